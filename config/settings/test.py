@@ -1,0 +1,15 @@
+"""Tests: DATABASE_URL picks PostgreSQL (CI) or SQLite (the default); fast hashing."""
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = "kangrow-test-secret-key-not-for-production-0123456789abcdef"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; prod is Argon2
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+AXES_FAILURE_LIMIT = 5

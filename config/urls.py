@@ -1,0 +1,10 @@
+from django.urls import include, path
+
+from kangrow.web.api.urls import urls as api_urls
+from kangrow.web.health import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/v1/", api_urls),
+    path("", include("kangrow.web.urls")),
+]

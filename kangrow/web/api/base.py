@@ -1,0 +1,51 @@
+"""The NinjaAPI object and its error format: {"error": {"code", "message", "details"}}."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+api = NinjaAPI(
+    title="KanGrow API",
+    version="1",
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+class ApiError(Exception):
+    """Raise from an endpoint to answer with a coded JSON error."""
+
+    def __init__(self, status: int, code: str, message: str, details: object = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, details: object = None
+) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"error": {"code": code, "message": message, "details": details}},
+        status=status,
+    )
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(request, 422, "invalid_request", "The request is not valid.", exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "unauthorized", "Missing or invalid credentials.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc))
