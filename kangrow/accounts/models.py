@@ -44,31 +44,135 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(UUIDv7Model, AbstractBaseUser, PermissionsMixin):
-    email = CIEmailField(max_length=255, unique=True)
-    email_verified = models.BooleanField(default=False)
-    first_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    last_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    password = models.CharField(max_length=255, db_column="hashed_password", null=True)  # noqa: DJ001
-    identities = models.JSONField(null=True, blank=True)
-    avatar_url = models.URLField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    last_login = models.DateTimeField(null=True, blank=True)
-    last_ip = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    last_password_reset = models.DateTimeField(null=True, blank=True)
-    logins_count = models.IntegerField(default=0)
-    approved_affiliate = models.BooleanField(default=False)
-    verified = models.BooleanField(default=False)
-    banned = models.BooleanField(default=False)
-    blocked = models.BooleanField(default=False)
-    reset_password_token = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    reset_password_sent_at = models.DateTimeField(null=True, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    """A person: an affiliate (after confirmation and approval) or a staff member.
+
+    The seed's `users` table. Banned, blocked and soft-deleted users are inactive.
+    """
+
+    email = CIEmailField(
+        max_length=255,
+        unique=True,
+        help_text="Login address; unique case-insensitively (citext on PostgreSQL).",
+    )
+    email_verified = models.BooleanField(
+        default=False,
+        help_text=(
+            "True once the person clicked a confirmation (or magic) link sent to this address."
+        ),
+    )
+    first_name = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Given name shown in the portal; optional.",
+    )
+    last_name = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Family name shown in the portal; optional.",
+    )
+    password = models.CharField(  # noqa: DJ001
+        max_length=255,
+        db_column="hashed_password",
+        null=True,
+        help_text=(
+            "Argon2 hash of the password (Django's `password`, stored in the seed's "
+            "`hashed_password` column); unusable when the account has no password."
+        ),
+    )
+    identities = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Reserved for future social logins: provider -> identity details (JSON).",
+    )
+    avatar_url = models.URLField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="URL of the profile picture; optional.",
+    )
+    last_login = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the user last logged in (password or magic link).",
+    )
+    last_ip = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Client IP address (REMOTE_ADDR) of the last login.",
+    )
+    last_password_reset = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the password was last reset through the reset-password email.",
+    )
+    logins_count = models.IntegerField(
+        default=0,
+        help_text="Number of successful logins, incremented atomically on each login.",
+    )
+    approved_affiliate = models.BooleanField(
+        default=False,
+        help_text="Set by an admin: the affiliate may join campaigns and use the dashboard.",
+    )
+    verified = models.BooleanField(
+        default=False,
+        help_text="The email address has been confirmed (kept in step with email_verified).",
+    )
+    banned = models.BooleanField(
+        default=False,
+        help_text="Banned by an admin: cannot log in; sessions and refresh tokens were revoked.",
+    )
+    blocked = models.BooleanField(
+        default=False,
+        help_text="Blocked by an admin: cannot log in; sessions and refresh tokens were revoked.",
+    )
+    reset_password_token = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="SHA-256 hex digest of the outstanding password-reset token; cleared when used.",
+    )
+    reset_password_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the outstanding password-reset email was sent (the token is valid 1 day).",
+    )
+    confirmed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the email address was confirmed.",
+    )
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Soft delete: set when the account is deleted; the user is gone for every purpose but "
+            "the ledger."
+        ),
+    )
     # Not in the seed: Django's staff flag, and the outcome of a rejected application.
-    is_staff = models.BooleanField(default=False)
-    rejected_at = models.DateTimeField(null=True, blank=True)
-    rejection_reason = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    is_staff = models.BooleanField(
+        default=False,
+        help_text=(
+            "Not in the seed: Django's staff flag, grants access to /admin (with a second factor)."
+        ),
+    )
+    rejected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not in the seed: when an admin rejected the affiliate application.",
+    )
+    rejection_reason = models.TextField(
+        blank=True,
+        default="",
+        help_text=(
+            "Not in the seed: the reason given to the affiliate when the application was rejected."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the account was created.")
+    updated_at = models.DateTimeField(auto_now=True, help_text="When the row last changed.")
 
     objects = UserManager()
 
@@ -103,33 +207,107 @@ class User(UUIDv7Model, AbstractBaseUser, PermissionsMixin):
 class UserToken(UUIDv7Model):
     """Session, magic-link, confirmation and change-email tokens, stored as SHA-256 digests."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
-    token = models.BinaryField()
-    context = models.CharField(max_length=255)
-    sent_to = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    authenticated_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="tokens",
+        help_text="The user this token belongs to.",
+    )
+    token = models.BinaryField(
+        help_text=(
+            "SHA-256 digest of the raw token handed to the person (the raw token is never stored)."
+        ),
+    )
+    context = models.CharField(
+        max_length=255,
+        help_text=(
+            'What the token is for: "session", "login" (magic link), "confirm", '
+            'or "change:<current email>".'
+        ),
+    )
+    sent_to = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text=(
+            "Email address the token was sent to; the token is only valid while the user's email "
+            "still equals it."
+        ),
+    )
+    authenticated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Session tokens: when the user last authenticated (password or magic link); drives "
+            "sudo mode."
+        ),
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+        help_text="When the token was issued; validity windows count from here.",
+    )
 
     class Meta:
         db_table = "users_tokens"
         constraints = [
-            models.UniqueConstraint(fields=["context", "token"], name="users_tokens_context_token_index")
+            models.UniqueConstraint(
+                fields=["context", "token"], name="users_tokens_context_token_index"
+            )
         ]
 
 
 class RefreshToken(UUIDv7Model):
     """API refresh tokens (stored as SHA-256 hex digests). A family links rotations."""
 
-    token = models.CharField(max_length=255, unique=True)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
-    expires_at = models.DateTimeField()
-    revoked = models.BooleanField(default=False)
-    device_info = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="SHA-256 hex digest of the refresh token handed to the API client.",
+    )
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="refresh_tokens",
+        help_text="The user this refresh token belongs to.",
+    )
+    expires_at = models.DateTimeField(
+        help_text="After this moment the refresh token no longer works.",
+    )
+    revoked = models.BooleanField(
+        default=False,
+        help_text=(
+            "True once rotated, revoked by the client, or revoked by a ban, block, delete or "
+            "password reset."
+        ),
+    )
+    device_info = models.CharField(  # noqa: DJ001
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Optional description of the device or client that obtained the token.",
+    )
+    last_used_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the token was last used to refresh.",
+    )
     # Not in the seed: every rotation of one login shares a family, so reuse revokes them all.
-    family_id = models.UUIDField(default=uuid7, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    family_id = models.UUIDField(
+        default=uuid7,
+        db_index=True,
+        help_text=(
+            "Not in the seed: shared by every rotation of one login, so reuse of a revoked token "
+            "revokes the whole family (UUIDv7)."
+        ),
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True,
+        help_text="When the token was issued.",
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+        help_text="When the row last changed.",
+    )
 
     class Meta:
         db_table = "refresh_tokens"
