@@ -17,7 +17,7 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "kangrow.web.admin.apps.KanGrowAdminConfig",  # django.contrib.admin, TOTP-secured site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -129,6 +129,7 @@ AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 OTP_TOTP_ISSUER = "KanGrow"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a colleague's TOTP secret
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

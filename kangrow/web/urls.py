@@ -2,6 +2,9 @@
 
 from django.urls import include, path
 
+from kangrow.web.admin.site import admin_site
+
 urlpatterns = [
+    path("admin/", admin_site.urls),
     path("", include("kangrow.web.accounts.urls")),
 ]
