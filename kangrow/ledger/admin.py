@@ -1,0 +1,82 @@
+"""Payment events, commissions and ledger rows in /admin. Money tables are read-only: the only
+action, "retry", reprocesses an event through the api (which writes new rows, never edits)."""
+
+from django.contrib import admin
+
+from . import api
+from .models import Commission, LedgerEntry, PaymentEvent
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(_ReadOnly):
+    list_display = [
+        "created_at",
+        "source",
+        "type",
+        "customer_id",
+        "invoice_id",
+        "status",
+        "outcome",
+        "attempts",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "source", "type", "outcome"]
+    search_fields = ["external_id", "customer_id", "invoice_id"]
+    date_hierarchy = "created_at"
+    actions = ["retry"]
+
+    @admin.action(description="Retry processing now")
+    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+        results = [api.retry_event(event_id=event.id) for event in queryset]
+        self.message_user(
+            request, f"Retried {len(results)} event(s): {results.count('processed')} processed."
+        )
+
+
+class LedgerEntryInline(admin.TabularInline):
+    model = LedgerEntry
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "amount", "currency", "basis_amount", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Commission)
+class CommissionAdmin(_ReadOnly):
+    list_display = [
+        "paid_at",
+        "invoice_id",
+        "customer_id",
+        "affiliate_id",
+        "amount",
+        "currency",
+        "rate_bps",
+        "status",
+        "available_at",
+    ]
+    list_filter = ["status", "currency"]
+    search_fields = ["invoice_id", "customer_id", "=affiliate_id", "=referral_id"]
+    date_hierarchy = "paid_at"
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(_ReadOnly):
+    list_display = ["created_at", "affiliate_id", "kind", "amount", "currency", "note"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["=affiliate_id", "note", "reference"]
+    date_hierarchy = "created_at"

@@ -1,0 +1,549 @@
+"""The ledger context's public API: money events in, commissions, refunds, balances.
+
+Every event is stored first (`ingest_event`, unique on source + external id), acknowledged, and
+processed after commit (`process_event`). An event that depends on one that has not arrived yet
+(an invoice before the customer's signup, a refund before its invoice, a cancellation before the
+customer was attributed) goes to "waiting" and is retried with backoff by a scheduled task, and
+woken at once when a later event of the same customer is processed.
+
+Ledger rows are append-only; balances are sums. Rounding happens only in `apply_rate`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from kangrow.core.money import Money, apply_rate
+from kangrow.notifications import api as notifications_api
+from kangrow.programs import api as programs_api
+from kangrow.tracking import api as tracking_api
+
+from .models import Commission, LedgerEntry, PaymentEvent
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPES = (
+    "customer.created",
+    "subscription.created",
+    "invoice.paid",
+    "invoice.refunded",
+    "subscription.cancelled",
+)
+SIGNUP_TYPES = ("customer.created", "subscription.created")
+MAX_WAIT_ATTEMPTS = 12  # about 20 hours of retries before an unmatched invoice is settled
+MAX_FAILED_ATTEMPTS = 10
+_BACKOFF_BASE = timedelta(seconds=30)
+_BACKOFF_CAP = timedelta(hours=6)
+_RECEIVED_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    pending: int
+    payable: int
+    paid: int  # minor units
+
+
+@dataclass(frozen=True)
+class CommissionView:
+    id: UUID
+    app_id: UUID
+    campaign_id: UUID
+    referral_id: UUID
+    invoice_id: str
+    currency: str
+    invoice_amount: int
+    rate_bps: int
+    amount: int
+    net_amount: int  # amount plus its refund reversals and clawbacks
+    status: str
+    paid_at: datetime
+    available_at: datetime
+
+
+class _Wait(Exception):
+    """The event depends on one that has not been processed yet."""
+
+    def __init__(self, reason: str, *, give_up_outcome: str | None = None) -> None:
+        super().__init__(reason)
+        self.give_up_outcome = give_up_outcome
+
+
+def event_backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … after the n-th unsuccessful attempt, capped at 6 hours."""
+    return min(_BACKOFF_BASE * (2 ** max(attempts - 1, 0)), _BACKOFF_CAP)
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+def _enqueue(event_id: UUID) -> None:
+    from . import tasks
+
+    try:
+        tasks.process_payment_event.delay(str(event_id))
+    except Exception:  # broker down: the scheduled retry picks the event up
+        logger.exception("could not enqueue payment event %s", event_id)
+
+
+def ingest_event(
+    *,
+    source: str,
+    external_id: str,
+    app_id: UUID,
+    type: str,
+    payload: dict,
+    occurred_at: datetime,
+) -> tuple[UUID, bool]:
+    """Store an event once (unique on source + external_id); process it after commit.
+
+    Returns (event id, True) for a new event and (existing id, False) for a repeat, which
+    changes nothing.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = PaymentEvent.objects.create(
+                    source=source,
+                    external_id=external_id,
+                    app_id=app_id,
+                    type=type,
+                    customer_id=str(payload.get("customer_id") or ""),
+                    invoice_id=str(payload.get("invoice_id") or ""),
+                    payload=payload,
+                    occurred_at=occurred_at,
+                    next_attempt_at=timezone.now() + _RECEIVED_GRACE,
+                )
+        except IntegrityError:
+            existing = PaymentEvent.objects.filter(source=source, external_id=external_id).first()
+            if existing is None:
+                raise
+            return existing.id, False
+        event_id = row.id
+        transaction.on_commit(lambda: _enqueue(event_id))
+    return event_id, True
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+def process_event(*, event_id: UUID | str) -> str:
+    """Apply one stored event; returns its new status (processed, waiting or failed)."""
+    try:
+        with transaction.atomic():
+            event = PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
+            if event is None:
+                return "missing"
+            if event.status == PaymentEvent.Status.PROCESSED:
+                return event.status
+            outcome = _apply(event)
+            event.status = PaymentEvent.Status.PROCESSED
+            event.outcome = outcome
+            event.attempts += 1
+            event.last_error = ""
+            event.next_attempt_at = None
+            event.processed_at = timezone.now()
+            event.save()
+            _wake_dependents(event)
+            return event.status
+    except _Wait as wait:
+        return _mark_unsuccessful(event_id, PaymentEvent.Status.WAITING, str(wait), wait)
+    except Exception as exc:
+        logger.exception("payment event %s failed", event_id)
+        return _mark_unsuccessful(
+            event_id, PaymentEvent.Status.FAILED, f"{type(exc).__name__}: {exc}", None
+        )
+
+
+def _mark_unsuccessful(event_id: UUID | str, status: str, reason: str, wait: _Wait | None) -> str:
+    with transaction.atomic():
+        event = PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.status == PaymentEvent.Status.PROCESSED:
+            return event.status if event else "missing"
+        event.attempts += 1
+        event.last_error = reason[:2000]
+        limit = MAX_WAIT_ATTEMPTS if wait is not None else MAX_FAILED_ATTEMPTS
+        if wait is not None and wait.give_up_outcome and event.attempts >= limit:
+            event.status = PaymentEvent.Status.PROCESSED
+            event.outcome = wait.give_up_outcome
+            event.next_attempt_at = None
+            event.processed_at = timezone.now()
+        else:
+            event.status = status
+            event.next_attempt_at = (
+                timezone.now() + event_backoff(event.attempts)
+                if event.attempts < limit or wait is not None
+                else None
+            )
+        event.save()
+        return event.status
+
+
+def _wake_dependents(event: PaymentEvent) -> None:
+    """Events of the same customer that were waiting get another try right after commit."""
+    waiting = list(
+        PaymentEvent.objects.filter(
+            app_id=event.app_id,
+            customer_id=event.customer_id,
+            status=PaymentEvent.Status.WAITING,
+        )
+        .exclude(pk=event.pk)
+        .order_by("occurred_at", "created_at")
+        .values_list("id", flat=True)
+    )
+    for waiting_id in waiting:
+        transaction.on_commit(lambda waiting_id=waiting_id: _enqueue(waiting_id))
+
+
+def _apply(event: PaymentEvent) -> str:
+    if event.type in SIGNUP_TYPES:
+        referral = _attribute(event)
+        return "attributed" if referral is not None else "not_attributed"
+    if event.type == "invoice.paid":
+        return _apply_invoice_paid(event)
+    if event.type == "invoice.refunded":
+        return _apply_refund(event)
+    if event.type == "subscription.cancelled":
+        return _apply_cancellation(event)
+    raise ValueError(f"unknown event type {event.type!r}")
+
+
+def _attribute(event: PaymentEvent) -> Any:
+    data = event.payload
+    return tracking_api.attribute_customer(
+        app_id=event.app_id,
+        customer_id=event.customer_id,
+        email=data.get("customer_email") or None,
+        coupon=data.get("coupon") or None,
+        ref=data.get("ref") or None,
+        occurred_at=event.occurred_at,
+    )
+
+
+def _signup_seen(event: PaymentEvent) -> bool:
+    """A signup of this customer was processed, so an absent referral means "not referred"."""
+    return PaymentEvent.objects.filter(
+        app_id=event.app_id,
+        customer_id=event.customer_id,
+        type__in=SIGNUP_TYPES,
+        status=PaymentEvent.Status.PROCESSED,
+    ).exists()
+
+
+def _referral_for(event: PaymentEvent) -> Any:
+    data = event.payload
+    if data.get("coupon") or data.get("ref"):
+        return _attribute(event)
+    return tracking_api.get_referral(app_id=event.app_id, customer_id=event.customer_id)
+
+
+def months_between(start: datetime, end: datetime) -> int:
+    """Whole calendar months from start to end (by date; month-end billing counts as whole)."""
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    last_day = calendar.monthrange(end.year, end.month)[1]
+    if end.day < start.day and end.day != last_day:
+        months -= 1
+    return months
+
+
+def _apply_invoice_paid(event: PaymentEvent) -> str:
+    data = event.payload
+    referral = _referral_for(event)
+    if referral is None:
+        if _signup_seen(event):
+            return "not_referred"
+        raise _Wait(
+            f"no referral yet for customer {event.customer_id}", give_up_outcome="not_referred"
+        )
+    if referral.self_referral:
+        return "self_referral"
+    if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
+        return "after_cancellation"
+    amount = int(data["amount"])
+    if amount <= 0:
+        return "zero_amount"
+    terms = referral.terms
+    first_paid = (
+        Commission.objects.filter(referral_id=referral.id)
+        .exclude(invoice_id=event.invoice_id)
+        .order_by("paid_at")
+        .values_list("paid_at", flat=True)
+        .first()
+    )
+    if first_paid is not None:
+        if not terms.recurring:
+            return "recurring_limit"
+        start = min(first_paid, event.occurred_at)
+        if (
+            terms.recurring_months is not None
+            and months_between(start, event.occurred_at) >= terms.recurring_months
+        ):
+            return "recurring_limit"
+    now = timezone.now()
+    available_at = event.occurred_at + timedelta(days=terms.hold_days)
+    matured = available_at <= now
+    try:
+        with transaction.atomic():
+            commission = Commission.objects.create(
+                app_id=event.app_id,
+                invoice_id=event.invoice_id,
+                referral_id=referral.id,
+                enrollment_id=referral.enrollment_id,
+                affiliate_id=referral.affiliate_id,
+                campaign_id=referral.campaign_id,
+                customer_id=event.customer_id,
+                subscription_id=data.get("subscription_id") or "",
+                payment_ref=data.get("payment_ref") or "",
+                currency=data["currency"],
+                invoice_amount=amount,
+                rate_bps=terms.commission_bps,
+                amount=apply_rate(amount, terms.commission_bps),
+                paid_at=event.occurred_at,
+                available_at=available_at,
+                status=Commission.Status.PAYABLE if matured else Commission.Status.PENDING,
+                matured_at=now if matured else None,
+                event=event,
+            )
+    except IntegrityError:
+        return "duplicate_invoice"  # another event (or source) already paid this invoice
+    LedgerEntry.objects.create(
+        affiliate_id=commission.affiliate_id,
+        kind=LedgerEntry.Kind.COMMISSION,
+        amount=commission.amount,
+        currency=commission.currency,
+        commission=commission,
+        basis_amount=amount,
+        event=event,
+        note=f"{terms.commission_bps / 100:g} % of invoice {event.invoice_id}",
+    )
+    return "commission_created"
+
+
+def _apply_refund(event: PaymentEvent) -> str:
+    data = event.payload
+    commission = (
+        Commission.objects.select_for_update()
+        .filter(app_id=event.app_id, invoice_id=event.invoice_id)
+        .first()
+    )
+    if commission is None and data.get("payment_ref"):
+        commission = (
+            Commission.objects.select_for_update()
+            .filter(app_id=event.app_id, payment_ref=data["payment_ref"])
+            .first()
+        )
+    if commission is None:
+        invoice_settled = PaymentEvent.objects.filter(
+            app_id=event.app_id,
+            invoice_id=event.invoice_id,
+            type="invoice.paid",
+            status=PaymentEvent.Status.PROCESSED,
+        ).exists()
+        if invoice_settled:
+            return "no_commission"
+        if _signup_seen(event) and (
+            tracking_api.get_referral(app_id=event.app_id, customer_id=event.customer_id) is None
+        ):
+            return "not_referred"
+        raise _Wait(
+            f"invoice {event.invoice_id} has not been paid yet", give_up_outcome="no_commission"
+        )
+    prior = commission.entries.filter(
+        kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
+    ).aggregate(basis=Sum("basis_amount"), amount=Sum("amount"))
+    refunded_before = prior["basis"] or 0
+    reversed_before = -(prior["amount"] or 0)
+    if data.get("refunded_total") is not None:  # Stripe reports the cumulative refund
+        refunded_after = max(refunded_before, int(data["refunded_total"]))
+    else:
+        refunded_after = refunded_before + int(data["amount"])
+    refunded_after = min(refunded_after, commission.invoice_amount)
+    if refunded_after <= refunded_before:
+        return "refund_nothing_left"
+    reversed_after = apply_rate(refunded_after, commission.rate_bps)
+    kind = (
+        LedgerEntry.Kind.REFUND_REVERSAL
+        if commission.status == Commission.Status.PENDING
+        else LedgerEntry.Kind.CLAWBACK
+    )
+    LedgerEntry.objects.create(
+        affiliate_id=commission.affiliate_id,
+        kind=kind,
+        amount=-(reversed_after - reversed_before),
+        currency=commission.currency,
+        commission=commission,
+        basis_amount=refunded_after - refunded_before,
+        event=event,
+        note=f"refund of {refunded_after - refunded_before} on invoice {commission.invoice_id}",
+    )
+    return "refund_reversed" if kind == LedgerEntry.Kind.REFUND_REVERSAL else "clawback"
+
+
+def _apply_cancellation(event: PaymentEvent) -> str:
+    referral = tracking_api.get_referral(app_id=event.app_id, customer_id=event.customer_id)
+    if referral is None:
+        if _signup_seen(event):
+            return "not_referred"
+        raise _Wait(
+            f"no referral yet for customer {event.customer_id}", give_up_outcome="not_referred"
+        )
+    referral, cancelled_now = tracking_api.cancel_referral(
+        referral_id=referral.id, cancelled_at=event.occurred_at
+    )
+    if not cancelled_now:
+        return "already_cancelled"
+    _notify_cancellation(referral)
+    return "referral_cancelled"
+
+
+def monthly_commission_lost(*, referral_id: UUID) -> tuple[int, str | None]:
+    """The last paid invoice's commission of a referral (0 and no currency when none)."""
+    last = (
+        Commission.objects.filter(referral_id=referral_id)
+        .order_by("-paid_at")
+        .values_list("amount", "currency")
+        .first()
+    )
+    return (last[0], last[1]) if last else (0, None)
+
+
+def _notify_cancellation(referral: Any) -> None:
+    app = programs_api.get_app(app_id=referral.app_id)
+    enrollment = programs_api.get_enrollment(enrollment_id=referral.enrollment_id)
+    app_name = app.name if app else "an app"
+    campaign_name = enrollment.campaign_name if enrollment else ""
+    lost, currency = monthly_commission_lost(referral_id=referral.id)
+    currency = currency or (app.currency if app else "USD")
+    customer = referral.customer_email_masked or referral.customer_id
+    lost_text = Money(lost, currency).format()
+    notifications_api.notify(
+        user_id=referral.affiliate_id,
+        kind="referral.cancelled",
+        title=f"{customer} cancelled {app_name}",
+        body=(
+            f"{customer}, a customer you referred to {app_name} (campaign {campaign_name}), "
+            f"cancelled their subscription. Monthly commission lost: {lost_text}."
+        ),
+        data={
+            "referral_id": str(referral.id),
+            "app": app_name,
+            "campaign": campaign_name,
+            "customer": customer,
+            "monthly_commission_lost": lost,
+            "currency": currency,
+        },
+        dedupe_key=f"referral.cancelled:{referral.id}",
+    )
+
+
+def process_due_events(*, limit: int = 200) -> int:
+    """Retry received, waiting and failed events whose next attempt is due."""
+    due = list(
+        PaymentEvent.objects.filter(
+            status__in=[
+                PaymentEvent.Status.RECEIVED,
+                PaymentEvent.Status.WAITING,
+                PaymentEvent.Status.FAILED,
+            ],
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("occurred_at", "created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for event_id in due:
+        process_event(event_id=event_id)
+    return len(due)
+
+
+def retry_event(*, event_id: UUID | str) -> str:
+    """Admin action: process an unprocessed event now, whatever its backoff says."""
+    PaymentEvent.objects.filter(pk=event_id).exclude(status=PaymentEvent.Status.PROCESSED).update(
+        next_attempt_at=timezone.now()
+    )
+    return process_event(event_id=event_id)
+
+
+# --- maturity and balances ------------------------------------------------------------------
+
+
+def mature_commissions(*, now: datetime | None = None) -> int:
+    """Make pending commissions whose hold period is over payable; returns how many."""
+    now = now or timezone.now()
+    return Commission.objects.filter(
+        status=Commission.Status.PENDING, available_at__lte=now
+    ).update(status=Commission.Status.PAYABLE, matured_at=now, updated_at=now)
+
+
+def get_balances(*, affiliate_id: UUID) -> list[Balance]:
+    """Per currency: pending (hold), payable (due, clawbacks and payouts subtracted), paid."""
+    pending_q = Q(commission__status=Commission.Status.PENDING)
+    payable_q = Q(commission__isnull=True) | Q(
+        commission__status__in=[Commission.Status.PAYABLE, Commission.Status.PAID]
+    )
+    paid_q = Q(kind__in=[LedgerEntry.Kind.PAYOUT, LedgerEntry.Kind.PAYOUT_RETURN])
+    rows = (
+        LedgerEntry.objects.filter(affiliate_id=affiliate_id)
+        .values("currency")
+        .annotate(
+            pending=Sum("amount", filter=pending_q),
+            payable=Sum("amount", filter=payable_q),
+            paid=Sum("amount", filter=paid_q),
+        )
+        .order_by("currency")
+    )
+    return [
+        Balance(
+            currency=row["currency"],
+            pending=row["pending"] or 0,
+            payable=row["payable"] or 0,
+            paid=-(row["paid"] or 0),
+        )
+        for row in rows
+    ]
+
+
+def list_commissions(*, affiliate_id: UUID, limit: int = 200) -> list[CommissionView]:
+    """The affiliate's commissions, newest first, with what refunds left of each."""
+    rows = (
+        Commission.objects.filter(affiliate_id=affiliate_id)
+        .annotate(net=Sum("entries__amount"))
+        .order_by("-paid_at")[:limit]
+    )
+    return [
+        CommissionView(
+            id=c.id,
+            app_id=c.app_id,
+            campaign_id=c.campaign_id,
+            referral_id=c.referral_id,
+            invoice_id=c.invoice_id,
+            currency=c.currency,
+            invoice_amount=c.invoice_amount,
+            rate_bps=c.rate_bps,
+            amount=c.amount,
+            net_amount=c.net or 0,
+            status=c.status,
+            paid_at=c.paid_at,
+            available_at=c.available_at,
+        )
+        for c in rows
+    ]
+
+
+def sum_ledger(*, referral_id: UUID) -> int:
+    """Sum of every ledger row of a referral's commissions (for reconciliation)."""
+    total = LedgerEntry.objects.filter(commission__referral_id=referral_id).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return total or 0

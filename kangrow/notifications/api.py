@@ -1,0 +1,210 @@
+"""The notifications context's public API: in-app notifications and emails through an outbox.
+
+`notify` writes the Notification row and its OutboxEmail row in the caller's transaction, so a
+rolled-back caller notifies nobody, and a `dedupe_key` makes it exactly-once. Email delivery
+happens after commit (a Celery task, inline without Redis) and is retried with backoff; a failing
+email never touches the in-app notification.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string, select_template
+from django.utils import timezone
+
+from .models import Notification, OutboxEmail
+
+logger = logging.getLogger(__name__)
+
+MAX_EMAIL_ATTEMPTS = 8
+_BACKOFF_BASE = timedelta(minutes=1)
+_BACKOFF_CAP = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    id: UUID
+    kind: str
+    title: str
+    body: str
+    data: dict
+    read_at: datetime | None
+    created_at: datetime
+
+
+def _view(row: Notification) -> NotificationView:
+    return NotificationView(
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        body=row.body,
+        data=row.data,
+        read_at=row.read_at,
+        created_at=row.created_at,
+    )
+
+
+def email_backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 … minutes after the n-th failed attempt, capped at 6 hours."""
+    return min(_BACKOFF_BASE * (2 ** max(attempts - 1, 0)), _BACKOFF_CAP)
+
+
+def _render_email(kind: str, context: dict) -> tuple[str, str]:
+    slug = kind.replace(".", "_")
+    text = render_to_string(
+        [f"emails/notifications/{slug}.txt", "emails/notifications/default.txt"], context
+    )
+    try:
+        template = select_template(
+            [f"emails/notifications/{slug}.html", "emails/notifications/default.html"]
+        )
+        html = template.render(context)
+    except TemplateDoesNotExist:
+        html = ""
+    return text, html
+
+
+def notify(
+    *,
+    user_id: UUID,
+    kind: str,
+    title: str,
+    body: str,
+    data: dict | None = None,
+    email: bool = True,
+    dedupe_key: str | None = None,
+) -> None:
+    """Create the in-app notification (and its outbox email) unless `dedupe_key` was used."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        logger.warning("notify: no user %s for %s", user_id, kind)
+        return
+    try:
+        with transaction.atomic():
+            row = Notification.objects.create(
+                user=user,
+                kind=kind,
+                title=title[:255],
+                body=body,
+                data=data or {},
+                dedupe_key=dedupe_key,
+            )
+    except IntegrityError:
+        if dedupe_key and Notification.objects.filter(dedupe_key=dedupe_key).exists():
+            return  # already notified: exactly-once
+        raise
+    if not email or not getattr(user, "email", "") or getattr(user, "deleted_at", None):
+        return
+    context = {
+        "title": title,
+        "body": body,
+        "data": data or {},
+        "kind": kind,
+        "base_url": settings.KANGROW_BASE_URL,
+    }
+    text, html = _render_email(kind, context)
+    outbox = OutboxEmail.objects.create(
+        notification=row,
+        to=user.email,
+        subject=title[:255],
+        text=text,
+        html=html,
+        next_attempt_at=timezone.now(),
+    )
+    outbox_id = str(outbox.id)
+
+    def _enqueue() -> None:
+        from . import tasks
+
+        try:
+            tasks.deliver_email.delay(outbox_id)
+        except Exception:  # broker down: the retry task will pick it up
+            logger.exception("could not enqueue outbox email %s", outbox_id)
+
+    transaction.on_commit(_enqueue)
+
+
+def deliver_email(*, outbox_id: UUID | str) -> str:
+    """Send one outbox email now if it is due; returns its new status."""
+    with transaction.atomic():
+        row = OutboxEmail.objects.select_for_update().filter(pk=outbox_id).first()
+        if row is None:
+            return "missing"
+        if row.status in (OutboxEmail.Status.SENT, OutboxEmail.Status.DEAD):
+            return row.status
+        message = EmailMultiAlternatives(
+            subject=row.subject,
+            body=row.text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[row.to],
+        )
+        if row.html:
+            message.attach_alternative(row.html, "text/html")
+        row.attempts += 1
+        try:
+            message.send(fail_silently=False)
+        except Exception as exc:
+            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if row.attempts >= MAX_EMAIL_ATTEMPTS:
+                row.status = OutboxEmail.Status.DEAD
+                row.next_attempt_at = None
+            else:
+                row.status = OutboxEmail.Status.FAILED
+                row.next_attempt_at = timezone.now() + email_backoff(row.attempts)
+            logger.warning("email %s failed (attempt %s): %s", row.id, row.attempts, row.last_error)
+        else:
+            row.status = OutboxEmail.Status.SENT
+            row.sent_at = timezone.now()
+            row.next_attempt_at = None
+            row.last_error = ""
+        row.save(update_fields=["attempts", "status", "next_attempt_at", "last_error", "sent_at"])
+        return row.status
+
+
+def deliver_due_emails(*, limit: int = 200) -> int:
+    """Send every pending or failed email whose next attempt is due; returns how many tried."""
+    due = list(
+        OutboxEmail.objects.filter(
+            status__in=[OutboxEmail.Status.PENDING, OutboxEmail.Status.FAILED],
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for outbox_id in due:
+        deliver_email(outbox_id=outbox_id)
+    return len(due)
+
+
+def retry_email(*, outbox_id: UUID | str) -> None:
+    """Admin action: make a failed or dead email due again now."""
+    OutboxEmail.objects.filter(pk=outbox_id).exclude(status=OutboxEmail.Status.SENT).update(
+        status=OutboxEmail.Status.FAILED, next_attempt_at=timezone.now()
+    )
+
+
+def list_notifications(*, user_id: UUID, limit: int = 50) -> list[NotificationView]:
+    """The user's notifications, newest first."""
+    rows = Notification.objects.filter(user_id=user_id).order_by("-created_at")[:limit]
+    return [_view(row) for row in rows]
+
+
+def count_unread(*, user_id: UUID) -> int:
+    return Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def mark_read(*, user_id: UUID, notification_id: UUID | None = None) -> int:
+    """Mark one (or, without an id, every) unread notification of the user read."""
+    qs = Notification.objects.filter(user_id=user_id, read_at__isnull=True)
+    if notification_id is not None:
+        qs = qs.filter(pk=notification_id)
+    return qs.update(read_at=timezone.now())
