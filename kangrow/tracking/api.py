@@ -1,0 +1,293 @@
+"""The tracking context's public API: tracking-link clicks and referral attribution.
+
+`record_click` is the hot path of /r/<token>: one cached lookup and one INSERT.
+`attribute_customer` decides, once and for life, which enrollment a customer belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kangrow.programs import api as programs
+from kangrow.programs.api import EnrollmentRef, Terms
+
+from .models import Click, Referral
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
+
+
+class TrackingError(ValueError):
+    """Input the tracking context refuses, with a stable code and the offending field."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+@dataclass(frozen=True)
+class ReferralRef:
+    id: UUID
+    app_id: UUID
+    customer_id: str
+    customer_email_masked: str
+    enrollment_id: UUID
+    affiliate_id: UUID
+    campaign_id: UUID
+    attributed_by: str  # "coupon" or "ref"
+    terms: Terms  # frozen at the first conversion; never changes afterwards
+    status: str  # "active", "cancelled"
+    self_referral: bool  # flagged: earns nothing
+    referred_at: datetime
+    cancelled_at: datetime | None
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def normalize_email(email: str | None) -> str:
+    """Case-folded, without +tags, and without dots in the local part of Gmail addresses."""
+    if not email or "@" not in email:
+        return (email or "").strip().lower()
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in GMAIL_DOMAINS:
+        local = local.replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+def mask_email(email: str | None) -> str:
+    """'jane.doe@example.com' -> 'ja***@example.com'; never the whole local part."""
+    if not email:
+        return ""
+    if "@" not in email:
+        return email[:2] + "***"
+    local, _, domain = email.rpartition("@")
+    return f"{local[:2] if len(local) > 2 else local[:1]}***@{domain}"
+
+
+def hash_ip(ip: str) -> str:
+    """HMAC-SHA256 of an IP with a secret salt (KANGROW_IP_HASH_SALT, else derived from
+    SECRET_KEY), so clicks can be grouped by visitor without storing the address."""
+    if not ip:
+        return ""
+    salt = (
+        getattr(settings, "KANGROW_IP_HASH_SALT", "")
+        or hmac.new(
+            settings.SECRET_KEY.encode(), b"kangrow.tracking.ip-hash", hashlib.sha256
+        ).hexdigest()
+    )
+    return hmac.new(salt.encode(), ip.encode(), hashlib.sha256).hexdigest()
+
+
+def _clean(value: str | None, limit: int) -> str:
+    if not value:
+        return ""
+    return value.replace("\x00", "")[:limit]
+
+
+def _ref(r: Referral) -> ReferralRef:
+    return ReferralRef(
+        id=r.id,
+        app_id=r.app_id,
+        customer_id=r.customer_id,
+        customer_email_masked=mask_email(r.customer_email),
+        enrollment_id=r.enrollment_id,
+        affiliate_id=r.affiliate_id,
+        campaign_id=r.campaign_id,
+        attributed_by=r.attributed_by,
+        terms=Terms(
+            commission_bps=r.commission_bps,
+            recurring=r.recurring,
+            recurring_months=r.recurring_months,
+            hold_days=r.hold_days,
+            cookie_days=r.cookie_days,
+        ),
+        status=r.status,
+        self_referral=r.self_referral,
+        referred_at=r.referred_at,
+        cancelled_at=r.cancelled_at,
+    )
+
+
+def with_ref(url: str, token: str, extra: dict[str, str] | None = None) -> str:
+    """`url` with ref=<token> in its query string, keeping its other parameters."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ref"]
+    present = {k for k, _ in query}
+    for key, value in (extra or {}).items():
+        if key not in present and value:
+            query.append((key, value))
+    query.append(("ref", token))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
+
+
+# --- clicks ------------------------------------------------------------------------------------
+
+
+def record_click(
+    *,
+    token: str,
+    ip: str = "",
+    user_agent: str = "",
+    referrer: str = "",
+    utm: dict[str, str] | None = None,
+    clicked_at: datetime | None = None,
+) -> str:
+    """Record a click of a live tracking link and return where to send the visitor.
+
+    Unknown, inactive or left links record nothing and send the visitor to the app's site when
+    known, else to KanGrow's home page."""
+    target = programs.resolve_link(token=token)
+    fallback = settings.KANGROW_BASE_URL.rstrip("/") + "/"
+    if target is None:
+        return fallback
+    if not target.live or not target.landing_url:
+        return target.site_url or fallback
+    utm_values = {k: _clean((utm or {}).get(k), 200) for k in UTM_KEYS}
+    landing = with_ref(target.landing_url, token, utm_values)
+    Click.objects.create(
+        enrollment_id=target.enrollment_id,
+        campaign_id=target.campaign_id,
+        app_id=target.app_id,
+        clicked_at=clicked_at or timezone.now(),
+        ip_hash=hash_ip(_clean(ip, 100)),
+        user_agent=_clean(user_agent, 512),
+        referrer=_clean(referrer, 1000),
+        landing_url=landing[:2000],
+        **utm_values,
+    )
+    return landing
+
+
+def count_clicks(
+    *, enrollment_ids: list[UUID], since: datetime | None = None, until: datetime | None = None
+) -> int:
+    qs = Click.objects.filter(enrollment_id__in=enrollment_ids)
+    if since is not None:
+        qs = qs.filter(clicked_at__gte=since)
+    if until is not None:
+        qs = qs.filter(clicked_at__lt=until)
+    return qs.count()
+
+
+# --- referrals ---------------------------------------------------------------------------------
+
+
+def _attributing_enrollment(
+    *, app_id: UUID, coupon: str | None, ref: str | None, occurred_at: datetime
+) -> tuple[EnrollmentRef, str] | None:
+    if coupon:
+        e = programs.get_enrollment_by_coupon(code=coupon)
+        if e is not None and e.app_id == app_id and e.is_live(occurred_at):
+            return e, Referral.AttributedBy.COUPON
+    if ref:
+        e = programs.get_enrollment_by_token(token=ref)
+        if e is not None and e.app_id == app_id and e.is_live(occurred_at):
+            window_start = occurred_at - timedelta(days=e.terms.cookie_days)
+            clicked = Click.objects.filter(
+                enrollment_id=e.id, clicked_at__gte=window_start, clicked_at__lte=occurred_at
+            ).exists()
+            if clicked:
+                return e, Referral.AttributedBy.REF
+    return None
+
+
+def attribute_customer(
+    *,
+    app_id: UUID,
+    customer_id: str,
+    email: str | None = None,
+    coupon: str | None = None,
+    ref: str | None = None,
+    occurred_at: datetime,
+) -> ReferralRef | None:
+    """Attribute a customer of an app to an enrollment, once and for life.
+
+    Idempotent: the first attribution of (app_id, customer_id) sticks and is returned unchanged
+    afterwards. Coupon first (a live enrollment of this app), else the ref token with a click of
+    that enrollment within the cookie window before `occurred_at`. None when nothing attributes.
+    Self-referral (normalised email equal to the affiliate's) is kept, flagged, and earns
+    nothing. Raises TrackingError on unusable input."""
+    if not isinstance(customer_id, str) or not customer_id.strip() or len(customer_id) > 255:
+        raise TrackingError("invalid", "customer_id must be 1 to 255 characters", "customer_id")
+    for name, value in (
+        ("customer_id", customer_id),
+        ("email", email),
+        ("coupon", coupon),
+        ("ref", ref),
+    ):
+        if value is not None and (not isinstance(value, str) or "\x00" in value):
+            raise TrackingError("invalid", "contains a NUL character or is not text", name)
+    if email is not None and len(email) > 320:
+        raise TrackingError("invalid", "is too long", "email")
+    existing = Referral.objects.filter(app_id=app_id, customer_id=customer_id).first()
+    if existing is not None:
+        return _ref(existing)
+    found = _attributing_enrollment(app_id=app_id, coupon=coupon, ref=ref, occurred_at=occurred_at)
+    if found is None:
+        return None
+    enrollment, by = found
+    self_referral = bool(email) and normalize_email(email) == normalize_email(
+        enrollment.affiliate_email
+    )
+    terms = enrollment.terms
+    try:
+        with transaction.atomic():
+            row = Referral.objects.create(
+                app_id=app_id,
+                customer_id=customer_id,
+                customer_email=email or "",
+                enrollment_id=enrollment.id,
+                affiliate_id=enrollment.affiliate_id,
+                campaign_id=enrollment.campaign_id,
+                attributed_by=by,
+                commission_bps=terms.commission_bps,
+                recurring=terms.recurring,
+                recurring_months=terms.recurring_months,
+                hold_days=terms.hold_days,
+                cookie_days=terms.cookie_days,
+                self_referral=self_referral,
+                referred_at=occurred_at,
+            )
+    except IntegrityError:  # a concurrent first attribution won: it sticks
+        row = Referral.objects.get(app_id=app_id, customer_id=customer_id)
+    return _ref(row)
+
+
+def get_referral(*, app_id: UUID, customer_id: str) -> ReferralRef | None:
+    if not isinstance(customer_id, str) or "\x00" in customer_id:
+        return None
+    row = Referral.objects.filter(app_id=app_id, customer_id=customer_id).first()
+    return _ref(row) if row else None
+
+
+def get_referral_by_id(*, referral_id: UUID) -> ReferralRef | None:
+    row = Referral.objects.filter(id=referral_id).first()
+    return _ref(row) if row else None
+
+
+def list_referrals(*, affiliate_id: UUID) -> list[ReferralRef]:
+    return [_ref(r) for r in Referral.objects.filter(affiliate_id=affiliate_id)]
+
+
+def cancel_referral(*, referral_id: UUID, cancelled_at: datetime) -> tuple[ReferralRef, bool]:
+    """Mark a referral cancelled. Idempotent; the bool says whether this call cancelled it, so
+    the caller notifies exactly once (a conditional UPDATE decides between concurrent calls)."""
+    changed = Referral.objects.filter(id=referral_id, status=Referral.Status.ACTIVE).update(
+        status=Referral.Status.CANCELLED, cancelled_at=cancelled_at, updated_at=timezone.now()
+    )
+    row = Referral.objects.filter(id=referral_id).first()
+    if row is None:
+        raise TrackingError("unknown_referral", "no such referral", "referral_id")
+    return _ref(row), bool(changed)

@@ -1,0 +1,1 @@
+"""The tracking link /r/<token>: parse the request, call kangrow.tracking.api, redirect."""
