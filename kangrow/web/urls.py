@@ -6,5 +6,6 @@ from kangrow.web.admin.site import admin_site
 
 urlpatterns = [
     path("admin/", admin_site.urls),
+    path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
 ]
