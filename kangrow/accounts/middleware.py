@@ -14,13 +14,16 @@ from . import api
 SESSION_KEY = "user_token"
 REMEMBER_ME_COOKIE = "_kangrow_remember_me"
 REMEMBER_ME_SALT = "kangrow.remember_me"
+REMEMBER_ME_MAX_AGE = int(api.SESSION_VALIDITY.total_seconds())
 
 
 def _load_user(request):  # type: ignore[no-untyped-def]
     token = request.session.get(SESSION_KEY)
     from_cookie = False
     if not token:
-        token = request.get_signed_cookie(REMEMBER_ME_COOKIE, default=None, salt=REMEMBER_ME_SALT)
+        token = request.get_signed_cookie(
+            REMEMBER_ME_COOKIE, default=None, salt=REMEMBER_ME_SALT, max_age=REMEMBER_ME_MAX_AGE
+        )
         from_cookie = bool(token)
     found = api.get_user_by_session_token(token=token) if token else None
     if found is None:
@@ -36,8 +39,15 @@ def _load_user(request):  # type: ignore[no-untyped-def]
     return user
 
 
+def current_token(request):  # type: ignore[no-untyped-def]
+    """The users_tokens row of this request's session (None when anonymous)."""
+    _ = request.user.is_authenticated  # resolve the lazy user, which sets user_token
+    return getattr(request, "user_token", None)
+
+
 class SessionTokenAuthMiddleware(AuthenticationMiddleware):
     """Takes AuthenticationMiddleware's place (the admin checks for it by class)."""
 
     def process_request(self, request):  # type: ignore[no-untyped-def]
+        request.user_token = None
         request.user = SimpleLazyObject(lambda: _load_user(request))
