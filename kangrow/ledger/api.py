@@ -547,3 +547,9 @@ def sum_ledger(*, referral_id: UUID) -> int:
         total=Sum("amount")
     )["total"]
     return total or 0
+
+
+def get_event_status(*, event_id: UUID) -> str:
+    """The processing status of a stored event ("missing" when there is none)."""
+    status = PaymentEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+    return status or "missing"
