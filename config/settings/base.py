@@ -169,6 +169,19 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Ledger and notifications: retry waiting/failed events, end hold periods, resend failed emails.
+CELERY_BEAT_SCHEDULE["ledger-process-due-events"] = {
+    "task": "ledger.process_due_events",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["ledger-mature-commissions"] = {
+    "task": "ledger.mature_commissions",
+    "schedule": 15 * 60.0,
+}
+CELERY_BEAT_SCHEDULE["notifications-deliver-due-emails"] = {
+    "task": "notifications.deliver_due_emails",
+    "schedule": 60.0,
+}
 
 if REDIS_URL:
     CACHES = {

@@ -6,6 +6,7 @@ from kangrow.web.admin.site import admin_site
 
 urlpatterns = [
     path("admin/", admin_site.urls),
+    path("webhooks/stripe/", include("kangrow.web.webhooks.urls")),
     path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
 ]

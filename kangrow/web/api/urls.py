@@ -4,6 +4,7 @@ from .base import api
 
 ROUTERS: list[tuple[str, str]] = [
     # (prefix, "dotted.path.to.router"), e.g. ("/events", "kangrow.web.api.events.router")
+    ("/events", "kangrow.web.api.events.router"),
 ]
 
 for _prefix, _path in ROUTERS:
