@@ -70,7 +70,10 @@ def _now():  # type: ignore[no-untyped-def]
 
 def _clean_email(value: str) -> str:
     value = (value or "").strip()
-    reject_nul(value)
+    try:
+        reject_nul(value)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.messages})
     if len(value) > 160:
         raise ValidationError({"email": "Enter a valid email address (at most 160 characters)."})
     try:
@@ -82,8 +85,8 @@ def _clean_email(value: str) -> str:
 
 
 def _check_password(password: str, user: User | None = None, field: str = "password") -> None:
-    reject_nul(password or "")
     try:
+        reject_nul(password or "")
         validate_password(password or "", user=user)
     except ValidationError as exc:
         raise ValidationError({field: exc.messages})
@@ -623,9 +626,12 @@ def approve_affiliates(*, user_ids: list[uuid.UUID]) -> int:
 def reject_affiliates(*, user_ids: list[uuid.UUID], reason: str) -> int:
     """Reject verified, not yet approved users with a reason; each gets an email on commit."""
     reason = (reason or "").strip()
-    reject_nul(reason)
     if not reason:
         raise ValidationError({"reason": "Give the affiliate a reason."})
+    if "\x00" in reason:
+        raise ValidationError(
+            {"reason": "This value contains a NUL character, which is not allowed."}
+        )
     with transaction.atomic():
         users = list(
             User.objects.select_for_update()
