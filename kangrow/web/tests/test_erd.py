@@ -1,0 +1,80 @@
+"""docs/database.md: generated from the models, complete, and kept true by `export_erd --check`."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from kangrow.core import erd
+
+DOC = Path(settings.BASE_DIR) / "docs" / "database.md"
+
+
+def test_committed_database_doc_matches_the_models():
+    # when the models change without `manage.py export_erd`, this fails
+    assert DOC.read_text(encoding="utf-8") == erd.render(), (
+        "docs/database.md is stale: run `manage.py export_erd` and commit it"
+    )
+
+
+def test_every_kangrow_column_has_a_description():
+    missing = [
+        f"{table.name}.{column.name}"
+        for table in erd.collect_tables()
+        for column in table.columns
+        if not column.description.strip()
+    ]
+    assert missing == []
+
+
+def test_every_kangrow_model_has_a_docstring():
+    missing = [table.name for table in erd.collect_tables() if not table.description.strip()]
+    assert missing == []
+
+
+def test_the_diagram_covers_every_kangrow_table_with_keys_and_relations():
+    # given
+    text = erd.render()
+    tables = erd.collect_tables()
+    # then
+    assert text.startswith(erd.HEADER + "\n")
+    assert "```mermaid\nerDiagram\n" in text
+    for table in tables:
+        assert f"    {table.name} {{\n" in text
+        assert f"### `{table.name}`" in text
+    users = next(t for t in tables if t.name == "users")
+    assert [c.keys for c in users.columns if c.name == "id"] == [("PK",)]
+    assert [c.type for c in users.columns if c.name == "email"] == ["citext"]
+    assert [c.keys for c in users.columns if c.name == "email"] == [("UK",)]
+    assert '    users ||--o{ users_tokens : "user_id"' in text
+    assert "        uuid user_id FK\n" in text
+    assert "| `django_session` | `sessions.Session` |" in text
+
+
+def test_render_is_deterministic():
+    assert erd.render() == erd.render()
+
+
+def test_export_erd_writes_the_file(tmp_path):
+    target = tmp_path / "database.md"
+    call_command("export_erd", output=str(target), verbosity=0)
+    assert target.read_text(encoding="utf-8") == erd.render()
+
+
+def test_export_erd_check_passes_on_a_fresh_file_and_writes_nothing(tmp_path):
+    target = tmp_path / "database.md"
+    target.write_text(erd.render(), encoding="utf-8")
+    before = target.stat().st_mtime_ns
+    call_command("export_erd", "--check", output=str(target), verbosity=0)
+    assert target.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("content", [None, "stale\n"])
+def test_export_erd_check_fails_when_the_file_differs(tmp_path, content):
+    target = tmp_path / "database.md"
+    if content is not None:
+        target.write_text(content, encoding="utf-8")
+    with pytest.raises(CommandError, match="out of date"):
+        call_command("export_erd", "--check", output=str(target), verbosity=0)
+    assert (target.read_text(encoding="utf-8") if target.exists() else None) == content
