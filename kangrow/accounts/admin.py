@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from kangrow.core.text import reject_nul
 
 from . import api
-from .models import User
+from .models import RefreshToken, User, UserToken
 
 REJECTION_REASON_MAX = 2000
 
@@ -252,3 +252,51 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Unblock selected users")
     def unblock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._per_user(request, queryset, api.unblock_user, "Unblocked")
+
+
+class _ReadOnlyTokenAdmin(admin.ModelAdmin):
+    """Token rows for support: who, what for, when. The digests themselves are never shown."""
+
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    raw_id_fields = ["user"]
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(UserToken)
+class UserTokenAdmin(_ReadOnlyTokenAdmin):
+    """Deleting a session row logs that browser out at its next request."""
+
+    list_display = ["user", "context", "sent_to", "authenticated_at", "created_at"]
+    list_filter = ["context"]
+    fields = ["user", "context", "sent_to", "authenticated_at", "created_at"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(_ReadOnlyTokenAdmin):
+    """API refresh tokens; ban, block or "log out everywhere" revoke them."""
+
+    list_display = ["user", "device_info", "revoked", "expires_at", "last_used_at", "created_at"]
+    list_filter = ["revoked"]
+    fields = [
+        "user",
+        "family_id",
+        "device_info",
+        "revoked",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
