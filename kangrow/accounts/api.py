@@ -660,8 +660,8 @@ def upsert_affiliate(
 ) -> tuple[User, bool]:
     """Create or update an affiliate without emails (demo data, provisioning).
 
-    Idempotent: returns (user, created). A password given is (re)set; verified/approved set the
-    confirmation and approval columns."""
+    Idempotent: returns (user, created). A password given is (re)set; the confirmation and
+    approval columns are set to match verified/approved (a changed entry updates them)."""
     email = _clean_email(email)
     if password is not None:
         _check_password(password, User(email=email))
@@ -672,12 +672,15 @@ def upsert_affiliate(
             user.set_password(password)
         elif created:
             user.set_unusable_password()
-        if verified and not user.verified:
+        if verified:
             user.email_verified = user.verified = True
             user.confirmed_at = user.confirmed_at or now
+        else:
+            user.email_verified = user.verified = False
+            user.confirmed_at = None
         if approved and not user.approved_affiliate:
-            user.approved_affiliate = True
             user.rejected_at = None
             user.rejection_reason = ""
+        user.approved_affiliate = approved
         user.save()
     return user, created

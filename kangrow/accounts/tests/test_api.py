@@ -556,3 +556,19 @@ def test_demo_load_is_idempotent():
     assert (pending.approved_affiliate, pending.verified) == (False, True)
     assert approved.check_password("kangrow-demo-pass")
     assert "affiliate@kangrow.local / kangrow-demo-pass" in out.getvalue()
+
+
+def test_upsert_affiliate_updates_changed_flags_and_password():
+    user, created = api.upsert_affiliate(
+        email="p@example.com", password=PASSWORD, verified=True, approved=True
+    )
+    again, created_again = api.upsert_affiliate(
+        email="P@example.com", password="another long password", verified=True, approved=False
+    )
+    assert (created, created_again) == (True, False)
+    assert again.pk == user.pk
+    again.refresh_from_db()
+    assert again.approved_affiliate is False
+    assert again.verified is True
+    assert again.check_password("another long password")
+    assert User.objects.count() == 1
