@@ -181,12 +181,12 @@ class Campaign(TimestampedModel):
             models.CheckConstraint(
                 condition=Q(commission_bps__gte=0) & Q(commission_bps__lte=MAX_BPS),
                 name="campaigns_commission_bps_range",
-                violation_error_message="The commission must be between 0% and 100%.",
+                violation_error_message="The commission must be between 0%% and 100%%.",
             ),
             models.CheckConstraint(
                 condition=Q(recurring=False) | Q(commission_bps__gte=RECURRING_FLOOR_BPS),
                 name="campaigns_recurring_floor_30pct",
-                violation_error_message="Recurring campaigns pay at least 30%.",
+                violation_error_message="Recurring campaigns pay at least 30%%.",
             ),
             models.CheckConstraint(
                 condition=Q(customer_discount_bps__isnull=True)
@@ -273,7 +273,7 @@ class Enrollment(TimestampedModel):
                     & Q(commission_bps_override__lte=MAX_BPS)
                 ),
                 name="enrollments_override_floor_30pct",
-                violation_error_message="An enrollment rate must be between 30% and 100%.",
+                violation_error_message="An enrollment rate must be between 30%% and 100%%.",
             ),
         ]
 

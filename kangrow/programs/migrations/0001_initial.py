@@ -113,11 +113,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('commission_bps__gte', 0), ('commission_bps__lte', 10000)), name='campaigns_commission_bps_range', violation_error_message='The commission must be between 0% and 100%.'),
+            constraint=models.CheckConstraint(condition=models.Q(('commission_bps__gte', 0), ('commission_bps__lte', 10000)), name='campaigns_commission_bps_range', violation_error_message='The commission must be between 0%% and 100%%.'),
         ),
         migrations.AddConstraint(
             model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('recurring', False), ('commission_bps__gte', 3000), _connector='OR'), name='campaigns_recurring_floor_30pct', violation_error_message='Recurring campaigns pay at least 30%.'),
+            constraint=models.CheckConstraint(condition=models.Q(('recurring', False), ('commission_bps__gte', 3000), _connector='OR'), name='campaigns_recurring_floor_30pct', violation_error_message='Recurring campaigns pay at least 30%%.'),
         ),
         migrations.AddConstraint(
             model_name='campaign',
@@ -145,6 +145,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='enrollment',
-            constraint=models.CheckConstraint(condition=models.Q(('commission_bps_override__isnull', True), models.Q(('commission_bps_override__gte', 3000), ('commission_bps_override__lte', 10000)), _connector='OR'), name='enrollments_override_floor_30pct', violation_error_message='An enrollment rate must be between 30% and 100%.'),
+            constraint=models.CheckConstraint(condition=models.Q(('commission_bps_override__isnull', True), models.Q(('commission_bps_override__gte', 3000), ('commission_bps_override__lte', 10000)), _connector='OR'), name='enrollments_override_floor_30pct', violation_error_message='An enrollment rate must be between 30%% and 100%%.'),
         ),
     ]
