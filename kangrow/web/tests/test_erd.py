@@ -78,3 +78,25 @@ def test_export_erd_check_fails_when_the_file_differs(tmp_path, content):
     with pytest.raises(CommandError, match="out of date"):
         call_command("export_erd", "--check", output=str(target), verbosity=0)
     assert (target.read_text(encoding="utf-8") if target.exists() else None) == content
+
+
+def _uuid_field(name: str, **kwargs):
+    from django.db import models
+
+    field = models.UUIDField(**kwargs)
+    field.set_attributes_from_name(name)
+    return field
+
+
+def test_plain_uuid_ids_of_another_context_are_drawn_as_dotted_relations():
+    # given
+    tables = {"users", "enrollments", "categories"}
+    # then
+    assert erd._logical_target(_uuid_field("enrollment_id"), tables) == "enrollments"
+    assert erd._logical_target(_uuid_field("affiliate_id"), tables) == "users"
+    assert erd._logical_target(_uuid_field("category_id"), tables) == "categories"
+    assert erd._logical_target(_uuid_field("family_id"), tables) is None
+    assert erd._logical_target(_uuid_field("enrollment"), tables) is None
+    names = {t.name for t in erd.collect_tables()}
+    dotted = [r for t in erd.collect_tables() for r in t.relations if ".." in r.cardinality]
+    assert all(r.parent in names for r in dotted)
