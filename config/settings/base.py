@@ -157,6 +157,8 @@ else:
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="KanGrow <no-reply@kangrow.local>")
 KANGROW_BASE_URL = env.str("KANGROW_BASE_URL", default="http://127.0.0.1:8000")
+# Salt of the HMAC that hashes click IPs; empty derives one from SECRET_KEY.
+KANGROW_IP_HASH_SALT = env.str("KANGROW_IP_HASH_SALT", default="")
 
 # Background jobs: Celery on Redis when REDIS_URL is set, inline otherwise.
 REDIS_URL = env.str("REDIS_URL", default="")
