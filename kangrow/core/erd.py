@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
@@ -295,6 +296,11 @@ def other_tables() -> list[tuple[str, str]]:
     return [(m._meta.db_table, m._meta.label) for m in _models(kangrow=False)]
 
 
+def mermaid_type(text: str) -> str:
+    """Mermaid attribute types allow letters, digits, `_`, `-`, parentheses and brackets."""
+    return re.sub(r"[^A-Za-z0-9_()\[\]-]", "_", text)
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|") or " "
 
@@ -322,7 +328,7 @@ def render() -> str:
         lines.append(f"    {table.name} {{")
         for column in table.columns:
             keys = f" {', '.join(column.keys)}" if column.keys else ""
-            lines.append(f"        {column.type.replace(' ', '_')} {column.name}{keys}")
+            lines.append(f"        {mermaid_type(column.type)} {column.name}{keys}")
         lines.append("    }")
     relations = sorted(
         {r for t in tables for r in t.relations}, key=lambda r: (r.parent, r.child, r.column)

@@ -100,3 +100,25 @@ def test_plain_uuid_ids_of_another_context_are_drawn_as_dotted_relations():
     names = {t.name for t in erd.collect_tables()}
     dotted = [r for t in erd.collect_tables() for r in t.relations if ".." in r.cardinality]
     assert all(r.parent in names for r in dotted)
+
+
+def test_diagram_lines_use_mermaid_er_syntax():
+    # given: Mermaid's erDiagram grammar for attributes and relationships
+    import re
+
+    attribute = re.compile(
+        r"^        [A-Za-z_][A-Za-z0-9\-_\[\]()]* [A-Za-z_][A-Za-z0-9_]*"
+        r"( (PK|FK|UK)(, (PK|FK|UK))*)?$"
+    )
+    relation = re.compile(r'^    \w+ (\|\||\|o)(--|\.\.)(o\{|o\|) \w+ : "\w+"$')
+    entity = re.compile(r"^    \w+ \{$|^    \}$")
+    text = erd.render()
+    diagram = text.split("```mermaid\nerDiagram\n", 1)[1].split("```", 1)[0]
+    # then
+    bad = [
+        line
+        for line in diagram.splitlines()
+        if not (attribute.match(line) or relation.match(line) or entity.match(line))
+    ]
+    assert bad == []
+    assert erd.mermaid_type("numeric(12, 2)") == "numeric(12__2)"
