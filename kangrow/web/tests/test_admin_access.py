@@ -334,3 +334,35 @@ def test_verify_page_posts_are_csrf_protected(client):
     device.refresh_from_db()
     assert device.last_t == -1
     assert strict.get("/admin/").status_code == 302
+
+
+def test_whole_staff_journey_through_the_portal_log_in(client):
+    # given: a staff member who never set up a second factor
+    staff = _staff()
+    # when: /admin sends them to the portal log-in, which sends them back
+    to_gate = client.get("/admin/")
+    to_portal = client.get(to_gate["Location"])
+    login_page = client.get(to_portal["Location"])
+    logged_in = client.post(
+        portal_log_in_url(),
+        {
+            "email": "staff@example.com",
+            "password": "correct horse battery staple",
+            "next": "/admin/",
+        },
+    )
+    back = client.get(logged_in["Location"])
+    enrol_page = client.get(back["Location"])
+    device = TOTPDevice.objects.get(user=staff)
+    confirmed = client.post("/admin/login/", {"otp_token": current_code(device), "next": "/admin/"})
+    index = client.get(confirmed["Location"])
+    # then
+    assert login_page.status_code == 200
+    assert logged_in.status_code == 302
+    assert logged_in["Location"] == "/admin/"
+    assert back.status_code == 302
+    assert back["Location"] == "/admin/login/?next=/admin/"
+    assert 'class="otp-qr"' in enrol_page.content.decode()
+    assert confirmed["Location"] == "/admin/"
+    assert index.status_code == 200
+    assert "Apps, campaigns, affiliates and money" in index.content.decode()
