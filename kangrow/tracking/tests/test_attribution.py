@@ -1,7 +1,8 @@
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kangrow.programs import api as programs
@@ -250,3 +251,51 @@ def test_the_database_keeps_one_referral_per_app_customer(setup):
         Referral.objects.create(**columns)
     assert Referral.objects.count() == 1
     assert Click.objects.count() == 0
+
+
+def test_the_ip_hash_uses_the_configured_salt(settings):
+    settings.KANGROW_IP_HASH_SALT = ""
+    derived = api.hash_ip("203.0.113.9")
+    settings.KANGROW_IP_HASH_SALT = "another-secret-salt"
+    salted = api.hash_ip("203.0.113.9")
+    assert len(derived) == len(salted) == 64
+    assert derived != salted
+    assert api.hash_ip("203.0.113.9") == salted
+    assert api.hash_ip("") == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_attributions_of_one_customer_make_one_referral():
+    if connection.vendor != "postgresql":
+        pytest.skip("real concurrent writers need PostgreSQL")
+    app = make_app()
+    make_campaign()
+    coupons = []
+    for name in ("ann", "ben", "cat", "dan"):
+        user = make_affiliate(f"{name}@example.com", first_name=name)
+        coupons.append(programs.join_campaign(affiliate_id=user.id, campaign_slug="launch"))
+    barrier = threading.Barrier(len(coupons))
+    results, errors = [], []
+
+    def attribute(code):
+        try:
+            barrier.wait()
+            results.append(
+                api.attribute_customer(
+                    app_id=app.id, customer_id="cus_race", coupon=code, occurred_at=timezone.now()
+                )
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attribute, args=(e.coupon_code,)) for e in coupons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Referral.objects.count() == 1
+    assert {r.id for r in results} == {Referral.objects.get().id}
