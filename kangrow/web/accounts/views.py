@@ -260,7 +260,9 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def log_out(request: HttpRequest) -> HttpResponse:
-    token = request.session.get(SESSION_KEY)
+    token = request.session.get(SESSION_KEY) or request.get_signed_cookie(
+        REMEMBER_ME_COOKIE, default=None, salt=REMEMBER_ME_SALT, max_age=REMEMBER_ME_MAX_AGE
+    )
     if token:
         api.delete_user_session_token(token=token)
     response = HttpResponseRedirect(reverse("accounts:home"))
@@ -290,7 +292,9 @@ def reset_password_request(request: HttpRequest) -> HttpResponse:
         outcome = api.request_password_reset(email=form.cleaned_data["email"], ip=_ip(request))
         if outcome is api.RequestOutcome.RATE_LIMITED:
             messages.error(request, RATE_LIMITED)
-            return render(request, "accounts/reset_password_request.html", {"form": form}, 429)
+            return render(
+                request, "accounts/reset_password_request.html", {"form": form}, status=429
+            )
         messages.info(request, IF_IN_SYSTEM)
         return HttpResponseRedirect(reverse("accounts:log_in"))
     status = 422 if form.is_bound else 200

@@ -258,6 +258,32 @@ def test_log_out_deletes_this_session_token_and_the_cookies(client):
     assert other.get("/dashboard/").status_code == 200
 
 
+def test_log_out_with_only_the_remember_me_cookie_deletes_its_token(client):
+    make_user()
+    log_in(client, remember_me="on")
+    del client.cookies[settings.SESSION_COOKIE_NAME]
+    client.post("/accounts/log-out")
+    assert UserToken.objects.filter(context="session").count() == 0
+
+
+def test_reset_requests_are_rate_limited_per_email_with_a_clear_message(on_commit):
+    make_user()
+    with on_commit():
+        for _ in range(3):
+            Client().post("/accounts/reset-password", {"email": "jane@example.com"})
+        limited = Client().post("/accounts/reset-password", {"email": "JANE@example.com"})
+    assert limited.status_code == 429
+    assert "Too many requests. Please wait a few minutes before trying again." in flashes(limited)
+    assert len(mail.outbox) == 3
+
+
+def test_lockout_counts_an_email_in_any_letter_case_as_one_account():
+    make_user()
+    for i, email in enumerate(["JANE@example.com", "Jane@Example.com", "jane@EXAMPLE.com"] * 2):
+        log_in(Client(REMOTE_ADDR=f"10.3.0.{i}"), email=email, password="bad password!")
+    assert log_in(Client(REMOTE_ADDR="10.3.1.1")).status_code == 429
+
+
 def test_log_out_is_post_only(client):
     make_user()
     log_in(client)
