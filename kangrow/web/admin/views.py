@@ -111,6 +111,7 @@ def verify(site: KanGrowAdminSite, request: HttpRequest, device: TOTPDevice) -> 
     form = OTPCodeForm(request.POST or None, digits=device.digits)
     if request.method == "POST" and form.is_valid() and _check_code(request, form, device):
         device.refresh_from_db()
+        request.session.cycle_key()  # privilege goes up: a new session id
         django_otp.login(request, device)
         return HttpResponseRedirect(site.safe_next_url(request))
     return TemplateResponse(
@@ -141,6 +142,7 @@ def enrol(site: KanGrowAdminSite, request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
         device.refresh_from_db()
+        request.session.cycle_key()  # privilege goes up: a new session id
         django_otp.login(request, device)
         return HttpResponseRedirect(site.safe_next_url(request))
     config_url = device.config_url
