@@ -36,9 +36,7 @@ def wrong_code(device: TOTPDevice) -> str:
     """A well-formed code that is none of the codes the device accepts now."""
     device.refresh_from_db()
     accepted = {
-        str(totp(device.bin_key, device.step, device.t0, device.digits, drift)).zfill(
-            device.digits
-        )
+        str(totp(device.bin_key, device.step, device.t0, device.digits, drift)).zfill(device.digits)
         for drift in range(-device.tolerance - 1, device.tolerance + 2)
     }
     candidate = 0
