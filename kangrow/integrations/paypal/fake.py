@@ -522,6 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
             "auth_scheme": (self.headers.get("Authorization") or " ").split(" ", 1)[0],
             "raw_body": raw,
+            "status": None,  # None until answered; stays None for a hang-up
         }
         with self.state.lock:
             self.state.requests.append(record)

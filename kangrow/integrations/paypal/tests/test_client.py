@@ -823,3 +823,22 @@ def test_parse_amount_is_exact(value, currency, minor):
 def test_parse_amount_refuses_inexact_values(value, currency):
     with pytest.raises(ValueError):
         parse_amount(value, currency)
+
+
+def test_a_token_endpoint_5xx_is_retried(paypal_mock, recorder, client, sleeps):
+    route(
+        paypal_mock,
+        recorder,
+        "POST",
+        "/v1/oauth2/token",
+        httpx.Response(503, json={"error": "unavailable"}),
+        token_response(),
+    )
+    route(paypal_mock, recorder, "POST", PAYOUTS, created())
+
+    result = create(client)
+
+    assert result.payout_batch_id == "5UXD2E8A7EBQJ"
+    assert len(recorder.token_requests()) == 2
+    assert len(recorder.api_requests()) == 1
+    assert len(sleeps) == 1

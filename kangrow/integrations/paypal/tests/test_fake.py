@@ -468,3 +468,69 @@ def test_the_fake_runs_as_a_module():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_threads_sharing_a_client_fetch_one_token(fake, fake_client):
+    # given a batch and eight threads reading it through one client
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake_client.close()
+    shared = PayPalClient(fake.base_url, fake.client_id, fake.client_secret, backoff=0)
+    barrier = threading.Barrier(8)
+
+    def read(n: int) -> str:
+        barrier.wait()
+        return shared._access_token()
+
+    # when they all need a token at the same moment
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(read, range(8)))
+
+    # then PayPal was asked once and everyone uses that token
+    assert fake.state.tokens_issued == 1
+    assert len(set(tokens)) == 1
+    shared.close()
+
+
+@pytest.mark.parametrize("kind", ["timeout", "drop"])
+def test_a_call_lost_before_paypal_acted_is_retried_into_exactly_one_batch(fake, fake_client, kind):
+    # given the first attempt never reaches PayPal's logic
+    fake.inject("create_batch", kind)
+
+    # when
+    created = fake_client.create_batch(
+        sender_batch_id=f"lost-{kind}", items=items("jane@example.com"), **SUBJECT
+    )
+
+    # then the retry created it, once
+    assert list(fake.batches) == [created.payout_batch_id]
+    assert [r["status"] for r in fake.requests if r["path"] == "/v1/payments/payouts"] == [
+        None,
+        201,
+    ]
+
+
+def test_control_endpoints_inject_faults_and_report_state(fake, fake_client):
+    # given a fault injected over HTTP, as the demo does
+    injected = httpx.post(
+        f"{fake.base_url}/_fake/faults",
+        json={"operation": "create_batch", "kind": "500", "times": 1},
+    )
+    refused = httpx.post(f"{fake.base_url}/_fake/faults", json={"operation": "x", "kind": "500"})
+
+    # when
+    created = fake_client.create_batch(
+        sender_batch_id="ctl-1", items=items("jane@example.com"), **SUBJECT
+    )
+    advanced = httpx.post(f"{fake.base_url}/_fake/batches/{created.payout_batch_id}/advance")
+    state = httpx.get(f"{fake.base_url}/_fake/state").json()
+
+    # then
+    assert (injected.status_code, refused.status_code) == (204, 400)
+    assert advanced.json() == {"batch_status": "PROCESSING"}
+    assert [b["sender_batch_id"] for b in state["batches"]] == ["ctl-1"]
+    assert [r["status"] for r in state["requests"] if r["path"] == "/v1/payments/payouts"] == [
+        500,
+        201,
+    ]
+    assert state["faults"] == []
