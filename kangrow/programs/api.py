@@ -130,8 +130,9 @@ def _ascii_upper(text: str) -> str:
 
 def coupon_base(*, first_name: str | None, email: str, rate_bps: int, app_slug: str) -> str:
     """FIRSTNAME + rate + "-" + APPSLUG, e.g. JANE30-INVOICEPRO (A-Z, 0-9 and '-')."""
-    name = first_name or email.split("@", 1)[0].split("+", 1)[0]
-    name = re.sub(r"[^A-Z0-9]", "", _ascii_upper(name))[:12] or "PARTNER"
+    candidates = (first_name or "", email.split("@", 1)[0].split("+", 1)[0])
+    cleaned = (re.sub(r"[^A-Z0-9]", "", _ascii_upper(c))[:12] for c in candidates)
+    name = next((c for c in cleaned if c), "PARTNER")
     app = re.sub(r"[^A-Z0-9]+", "-", _ascii_upper(app_slug)).strip("-")[:24] or "APP"
     return f"{name}{rate_bps // 100}-{app}"
 

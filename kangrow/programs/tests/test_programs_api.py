@@ -245,3 +245,9 @@ def test_coupon_base_is_ascii_upper_case():
     assert api.coupon_base(first_name=None, email="bob+x@x.io", rate_bps=3000, app_slug="a") == (
         "BOB30-A"
     )
+    assert api.coupon_base(first_name="李", email="li.wei@x.io", rate_bps=3000, app_slug="a") == (
+        "LIWEI30-A"
+    )
+    assert api.coupon_base(first_name="李", email="李@x.io", rate_bps=3000, app_slug="a") == (
+        "PARTNER30-A"
+    )
