@@ -173,6 +173,18 @@ def test_an_approval_campaign_is_enrolled_active_by_the_operator(tmp_path):
             lambda d: d["campaigns"][0].update(colour="red"),
             "campaigns[0].colour: is not a known field",
         ),
+        (
+            lambda d: d["affiliates"][0].update(paypal_email="not-an-email"),
+            "affiliates[0].paypal_email: Enter a valid email address.",
+        ),
+        (
+            lambda d: d["affiliates"][0].update(email="jane at example"),
+            "affiliates[0].email: Enter a valid email address.",
+        ),
+        (
+            lambda d: d["apps"][0].update(signing_secret="secret"),
+            "apps[0].signing_secret: must be whsec_ followed by base64 of at least 24 bytes",
+        ),
     ],
 )
 def test_a_bad_file_names_entry_and_field_and_changes_nothing(tmp_path, mutate, message):
@@ -225,3 +237,12 @@ def test_an_unreadable_file_is_refused(tmp_path, content, message):
         call_command("provision", str(path), stdout=StringIO())
     assert str(exc.value) == f"{path}: {message}"
     assert counts() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_a_given_signing_secret_is_kept_and_not_printed(tmp_path):
+    data = spec()
+    data["apps"][0]["signing_secret"] = "whsec_" + "A" * 44
+    out = run(tmp_path, data)
+    assert "signing_secret" not in out["apps"]["invoicepro"]
+    assert App.objects.get().signing_secret == "whsec_" + "A" * 44
