@@ -495,7 +495,7 @@ def apply_email_change(*, user: User, token: str) -> bool:
                 context=context,
                 created_at__gt=_now() - CHANGE_EMAIL_VALIDITY,
             ).first()
-            if row is None or not row.sent_to:
+            if row is None or not row.sent_to or not tokens.same(bytes(row.token), digest):
                 return False
             deleted, _ = UserToken.objects.filter(pk=row.pk).delete()
             if not deleted:
