@@ -38,7 +38,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -58,7 +59,7 @@ from .errors import (
     PayPalValidationError,
     parse_error_body,
 )
-from .types import BatchResult, ItemResult, PayoutItem
+from .types import ITEM_RETURNED, BatchResult, ItemResult, PayoutItem
 
 logger = logging.getLogger("kangrow.integrations.paypal")
 
@@ -225,7 +226,8 @@ class PayPalClient:
             request_id=sender_batch_id,
             sender_batch_id=sender_batch_id,
         )
-        result = BatchResult.from_header(data["batch_header"])
+        with _unexpected_shape("create batch"):
+            result = BatchResult.from_header(data["batch_header"])
         logger.info(
             "paypal batch created sender_batch_id=%s payout_batch_id=%s status=%s items=%d",
             sender_batch_id,
@@ -284,9 +286,10 @@ class PayPalClient:
                 params={"page": str(page), "page_size": str(page_size), "total_required": "true"},
                 request_id=f"{request_id}-{page}",
             )
-            header = data["batch_header"]
-            page_items = data.get("items") or []
-            items.extend(ItemResult.from_api(item) for item in page_items)
+            with _unexpected_shape("get batch"):
+                header = data["batch_header"]
+                page_items = data.get("items") or []
+                items.extend(ItemResult.from_api(item) for item in page_items)
             total_items = data.get("total_items", total_items)
             total_pages = data.get("total_pages")
             has_next = any(
@@ -297,7 +300,8 @@ class PayPalClient:
             if not more or not page_items or page >= 1000:
                 break
             page += 1
-        return BatchResult.from_header(header, items=tuple(items), total_items=total_items)
+        with _unexpected_shape("get batch"):
+            return BatchResult.from_header(header, items=tuple(items), total_items=total_items)
 
     def get_item(self, payout_item_id: str) -> ItemResult:
         """GET /v1/payments/payouts-item/{payout_item_id}."""
@@ -307,17 +311,27 @@ class PayPalClient:
             f"/v1/payments/payouts-item/{item_id}",
             request_id=f"get-{payout_item_id}-{uuid.uuid4().hex}",
         )
-        return ItemResult.from_api(data)
+        with _unexpected_shape("get item"):
+            return ItemResult.from_api(data)
 
     def cancel_unclaimed_item(self, payout_item_id: str) -> ItemResult:
         """POST /v1/payments/payouts-item/{id}/cancel: UNCLAIMED → RETURNED (money comes back)."""
         item_id = _check_paypal_id("payout_item_id", payout_item_id)
-        data = self._call(
-            "POST",
-            f"/v1/payments/payouts-item/{item_id}/cancel",
-            request_id=f"cancel-{payout_item_id}",
-        )
-        result = ItemResult.from_api(data)
+        try:
+            data = self._call(
+                "POST",
+                f"/v1/payments/payouts-item/{item_id}/cancel",
+                request_id=f"cancel-{payout_item_id}",
+            )
+        except PayPalValidationError:
+            # Refused: maybe because an earlier attempt (whose answer was lost) already cancelled
+            # it. Cancelling is idempotent for the caller: a RETURNED item is the wanted outcome.
+            current = self.get_item(payout_item_id)
+            if current.transaction_status == ITEM_RETURNED:
+                return current
+            raise
+        with _unexpected_shape("cancel item"):
+            result = ItemResult.from_api(data)
         logger.info(
             "paypal item cancelled payout_item_id=%s status=%s",
             payout_item_id,
@@ -679,6 +693,18 @@ class PayPalClient:
             if self._token == token:
                 self._token = None
                 self._token_expires_at = 0.0
+
+
+@contextmanager
+def _unexpected_shape(operation: str) -> Iterator[None]:
+    """A 2xx answer we cannot read is PayPal's fault, not a crash: a typed PayPalError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        logger.error("paypal %s answer has an unexpected shape: %s", operation, type(exc).__name__)
+        raise PayPalError(
+            f"PayPal's {operation} answer has an unexpected shape", name="BAD_RESPONSE"
+        )
 
 
 def _is_duplicate_batch(status: int, parsed: Any) -> bool:

@@ -14,9 +14,11 @@ What it does, as PayPal does:
   `sender_batch_id` seen before is refused with 400 USER_BUSINESS_ERROR (field SENDER_BATCH_ID)
   linking the original batch; otherwise 201 with `batch_header.batch_status` PENDING.
 - GET /v1/payments/payouts/{id}: pages (page, page_size, total_required). Each read moves the batch
-  on one step: PENDING → PROCESSING → SUCCESS, when every item takes its scripted outcome.
+  on one step: PENDING → PROCESSING → SUCCESS (DENIED when every item is scripted DENIED), when
+  every item takes its scripted outcome. Item status DENIED is what PayPal sends in
+  PAYMENT.PAYOUTS-ITEM.DENIED although the published `transaction_enum` omits it.
 - GET /v1/payments/payouts-item/{id}; POST /v1/payments/payouts-item/{id}/cancel (only an
-  UNCLAIMED item; it becomes RETURNED; anything else: 400 ITEM_NOT_UNCLAIMED... as PayPal).
+  UNCLAIMED item; it becomes RETURNED; anything else is refused with a 400 error).
 - POST /v1/notifications/verify-webhook-signature: SUCCESS only for a delivery this fake sent
   (same transmission headers, same event, the configured webhook id), FAILURE otherwise.
 - Webhooks (to ``webhook_url`` when set, also kept in ``fake.events``): PAYMENT.PAYOUTSBATCH.
@@ -329,7 +331,9 @@ class FakeState:
                     if item.outcome != "PENDING":
                         item.time_processed = now
                         item.transaction_id = _paypal_id(17)
-                batch.batch_status = "SUCCESS"
+                outcomes = {self.items[item_id].outcome for item_id in batch.item_ids}
+                # PayPal denies a whole batch (e.g. risk, insufficient funds): every item DENIED.
+                batch.batch_status = "DENIED" if outcomes == {"DENIED"} else "SUCCESS"
                 batch.time_completed = now
                 for item_id in batch.item_ids:
                     item = self.items[item_id]
@@ -337,9 +341,11 @@ class FakeState:
                     if event_type:
                         self.emit_item_event(item, event_type)
                 self.emit(
-                    "PAYMENT.PAYOUTSBATCH.SUCCESS",
+                    f"PAYMENT.PAYOUTSBATCH.{batch.batch_status}",
                     "payouts",
-                    "Payouts batch completed successfully.",
+                    "Payouts batch completed successfully."
+                    if batch.batch_status == "SUCCESS"
+                    else "Payouts batch got denied.",
                     self.batch_resource(batch),
                 )
 

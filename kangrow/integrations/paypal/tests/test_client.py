@@ -842,3 +842,18 @@ def test_a_token_endpoint_5xx_is_retried(paypal_mock, recorder, client, sleeps):
     assert len(recorder.token_requests()) == 2
     assert len(recorder.api_requests()) == 1
     assert len(sleeps) == 1
+
+
+def test_an_answer_in_an_unexpected_shape_is_a_paypal_error(paypal_mock, recorder, client):
+    route(paypal_mock, recorder, "POST", "/v1/oauth2/token", token_response())
+    route(
+        paypal_mock,
+        recorder,
+        "GET",
+        "/v1/payments/payouts-item/ITEM1",
+        httpx.Response(200, json={"payout_item_id": "ITEM1", "payout_item": {"amount": {}}}),
+    )
+
+    with pytest.raises(PayPalError) as raised:
+        client.get_item("ITEM1")
+    assert raised.value.name == "BAD_RESPONSE"

@@ -117,14 +117,16 @@ def test_an_unclaimed_item_is_cancelled_to_returned_and_only_once(fake, fake_cli
     # when
     cancelled = fake_client.cancel_unclaimed_item(unclaimed.payout_item_id)
 
-    # then it is RETURNED, and neither it nor a paid item can be cancelled again
+    # then it is RETURNED; cancelling again changes nothing, and a paid item cannot be cancelled
     assert unclaimed.transaction_status == "UNCLAIMED"
     assert cancelled.transaction_status == "RETURNED"
     assert fake_client.get_item(unclaimed.payout_item_id).transaction_status == "RETURNED"
     assert fake.events[-1].event["event_type"] == "PAYMENT.PAYOUTS-ITEM.CANCELED"
-    for item_id in (unclaimed.payout_item_id, paid.payout_item_id):
-        with pytest.raises(PayPalValidationError):
-            fake_client.cancel_unclaimed_item(item_id)
+    again = fake_client.cancel_unclaimed_item(unclaimed.payout_item_id)
+    assert again.transaction_status == "RETURNED"
+    with pytest.raises(PayPalValidationError):
+        fake_client.cancel_unclaimed_item(paid.payout_item_id)
+    assert [e.event["event_type"] for e in fake.events].count("PAYMENT.PAYOUTS-ITEM.CANCELED") == 1
     assert fake.items[paid.payout_item_id].transaction_status == "SUCCESS"
 
 
@@ -534,3 +536,34 @@ def test_control_endpoints_inject_faults_and_report_state(fake, fake_client):
         201,
     ]
     assert state["faults"] == []
+
+
+def test_a_batch_with_only_denied_items_is_denied(fake, fake_client):
+    created = fake_client.create_batch(
+        sender_batch_id="deny-1",
+        items=items("a+denied@example.com", "b+denied@example.com"),
+        **SUBJECT,
+    )
+
+    batch, statuses = poll_until_final(fake_client, created.payout_batch_id)
+
+    assert statuses == ["PROCESSING", "DENIED"]
+    assert [i.transaction_status for i in batch.items] == ["DENIED", "DENIED"]
+    assert fake.events[-1].event["event_type"] == "PAYMENT.PAYOUTSBATCH.DENIED"
+
+
+def test_a_cancel_whose_answer_was_lost_still_reports_returned(fake, fake_client):
+    # given PayPal cancels the item but the answer never reaches us; the retry is refused
+    created = fake_client.create_batch(
+        sender_batch_id="cancel-lost", items=items("x+unclaimed@example.com"), **SUBJECT
+    )
+    fake.settle(created.payout_batch_id)
+    [item_id] = fake.batch_for("cancel-lost").item_ids
+    fake.inject("cancel_item", "timeout_after_accept")
+
+    # when
+    result = fake_client.cancel_unclaimed_item(item_id)
+
+    # then the item is RETURNED, cancelled once
+    assert result.transaction_status == "RETURNED"
+    assert [e.event["event_type"] for e in fake.events].count("PAYMENT.PAYOUTS-ITEM.CANCELED") == 1
