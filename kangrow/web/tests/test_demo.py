@@ -73,3 +73,21 @@ def test_demo_repairs_a_banned_or_demoted_staff_user():
     assert (staff.banned, staff.is_staff, staff.is_superuser) == (False, True, True)
     assert staff.check_password(STAFF_PASSWORD)
     assert User.objects.filter(email=STAFF_EMAIL).count() == 1
+
+
+def test_demo_can_reset_the_staff_second_factor():
+    # given
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _run()
+    staff = User.objects.get(email=STAFF_EMAIL)
+    TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    other = User.objects.create_superuser("other@example.com", "correct horse battery staple")
+    TOTPDevice.objects.create(user=other, name="phone", confirmed=True)
+    # when
+    out = StringIO()
+    call_command("demo", "--reset-second-factor", stdout=out)
+    # then
+    assert TOTPDevice.objects.filter(user=staff).count() == 0
+    assert TOTPDevice.objects.filter(user=other).count() == 1
+    assert f"Removed 1 second-factor device(s) of {STAFF_EMAIL}." in out.getvalue()

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 STAFF_EMAIL = "admin@kangrow.local"
 STAFF_PASSWORD = "kangrow-admin-demo"  # demo data only: printed below, documented in the README
@@ -60,9 +61,19 @@ def demo_modules() -> list[ModuleType]:
 class Command(BaseCommand):
     help = "Load idempotent demo data (staff user, affiliates, apps, campaigns, money)."
 
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--reset-second-factor",
+            action="store_true",
+            help=f"Delete {STAFF_EMAIL}'s TOTP devices, so /admin shows the QR code again.",
+        )
+
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         staff, created = upsert_demo_staff()
         self.stdout.write(f"{'Created' if created else 'Updated'} staff user {STAFF_EMAIL}.")
+        if options["reset_second_factor"]:
+            deleted, _ = TOTPDevice.objects.filter(user=staff).delete()
+            self.stdout.write(f"Removed {deleted} second-factor device(s) of {STAFF_EMAIL}.")
         for module in demo_modules():
             self.stdout.write(f"Loading {module.__name__}…")
             module.load(self.stdout)
@@ -80,7 +91,8 @@ class Command(BaseCommand):
                     "  3. Scan the QR code with an authenticator app (or type the secret shown),",
                     "     then enter the 6-digit code it displays. Later visits ask for a code.",
                     "  Lost the device? Another staff member deletes it under TOTP devices in",
-                    "  /admin, and the next visit shows the QR code again.",
+                    "  /admin (or run `manage.py demo --reset-second-factor`), and the next",
+                    "  visit shows the QR code again.",
                     "",
                 ]
             )
