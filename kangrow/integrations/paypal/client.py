@@ -730,6 +730,11 @@ def get_client(**overrides: Any) -> PayPalClient:
     """The client configured by PAYPAL_API_BASE / PAYPAL_CLIENT_ID / PAYPAL_CLIENT_SECRET."""
     from django.conf import settings
 
+    if not settings.PAYPAL_CLIENT_ID or not settings.PAYPAL_CLIENT_SECRET:
+        raise PayPalAuthError(
+            "PayPal is not configured: set PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET",
+            name="NOT_CONFIGURED",
+        )
     return PayPalClient(
         settings.PAYPAL_API_BASE,
         settings.PAYPAL_CLIENT_ID,

@@ -857,3 +857,13 @@ def test_an_answer_in_an_unexpected_shape_is_a_paypal_error(paypal_mock, recorde
     with pytest.raises(PayPalError) as raised:
         client.get_item("ITEM1")
     assert raised.value.name == "BAD_RESPONSE"
+
+
+@pytest.mark.parametrize(("client_id", "secret"), [("", "s"), ("id", ""), ("", "")])
+def test_get_client_refuses_missing_credentials(settings, client_id, secret):
+    settings.PAYPAL_CLIENT_ID = client_id
+    settings.PAYPAL_CLIENT_SECRET = secret
+
+    with pytest.raises(PayPalAuthError) as raised:
+        get_client()
+    assert raised.value.name == "NOT_CONFIGURED"
