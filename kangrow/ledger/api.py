@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import calendar
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from kangrow.core.money import Money, apply_rate
@@ -553,3 +555,164 @@ def get_event_status(*, event_id: UUID) -> str:
     """The processing status of a stored event ("missing" when there is none)."""
     status = PaymentEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
     return status or "missing"
+
+
+# --- aggregate reads (the reports context) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommissionDayTotal:
+    """Commissions of one campaign paid on one UTC day, in one currency and status."""
+
+    campaign_id: UUID
+    day: date
+    currency: str
+    status: str
+    count: int
+    amount: int  # commission, before refunds (minor units)
+    invoice_amount: int  # customer money the commissions were computed from
+
+
+@dataclass(frozen=True)
+class CommissionNetTotal:
+    """What commissions of one campaign, currency and status are worth after refunds."""
+
+    campaign_id: UUID
+    currency: str
+    status: str
+    net_amount: int  # commission rows plus their refund reversals and clawbacks
+
+
+@dataclass(frozen=True)
+class ReferralEarnings:
+    """What one referral has earned, per currency, and when its first invoice was paid."""
+
+    referral_id: UUID
+    first_paid_at: datetime | None
+    net_by_currency: dict[str, int]
+
+
+def _commissions_in(
+    affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None
+) -> Any:
+    qs = Commission.objects.filter(affiliate_id=affiliate_id, paid_at__gte=since, paid_at__lt=until)
+    return qs.filter(campaign_id=campaign_id) if campaign_id is not None else qs
+
+
+def summarize_commissions_by_day(
+    *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
+) -> list[CommissionDayTotal]:
+    """Commissions paid in [since, until) per campaign, UTC day, currency and status: one
+    GROUP BY query."""
+    rows = (
+        _commissions_in(affiliate_id, since, until, campaign_id)
+        .annotate(day=TruncDate("paid_at", tzinfo=UTC))
+        .values("campaign_id", "day", "currency", "status")
+        .annotate(n=Count("id"), total=Sum("amount"), basis=Sum("invoice_amount"))
+        .order_by("day", "campaign_id", "currency", "status")
+    )
+    return [
+        CommissionDayTotal(
+            campaign_id=r["campaign_id"],
+            day=r["day"],
+            currency=r["currency"],
+            status=r["status"],
+            count=r["n"],
+            amount=r["total"] or 0,
+            invoice_amount=r["basis"] or 0,
+        )
+        for r in rows
+    ]
+
+
+def summarize_commission_net(
+    *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
+) -> list[CommissionNetTotal]:
+    """Commissions paid in [since, until), net of refunds, per campaign, currency and status:
+    one GROUP BY query over their ledger rows."""
+    qs = LedgerEntry.objects.filter(
+        commission__affiliate_id=affiliate_id,
+        commission__paid_at__gte=since,
+        commission__paid_at__lt=until,
+    )
+    if campaign_id is not None:
+        qs = qs.filter(commission__campaign_id=campaign_id)
+    rows = (
+        qs.values("commission__campaign_id", "currency", "commission__status")
+        .annotate(net=Sum("amount"))
+        .order_by("commission__campaign_id", "currency", "commission__status")
+    )
+    return [
+        CommissionNetTotal(
+            campaign_id=r["commission__campaign_id"],
+            currency=r["currency"],
+            status=r["commission__status"],
+            net_amount=r["net"] or 0,
+        )
+        for r in rows
+    ]
+
+
+def count_paying_customers(
+    *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
+) -> dict[UUID, int]:
+    """Per campaign: referred customers with at least one paid invoice in [since, until)
+    (distinct referrals; one GROUP BY query)."""
+    rows = (
+        _commissions_in(affiliate_id, since, until, campaign_id)
+        .values("campaign_id")
+        .annotate(n=Count("referral_id", distinct=True))
+        .order_by("campaign_id")
+    )
+    return {r["campaign_id"]: r["n"] for r in rows}
+
+
+def summarize_referral_earnings(
+    *, affiliate_id: UUID, referral_ids: list[UUID]
+) -> dict[UUID, ReferralEarnings]:
+    """For each of the affiliate's referrals: net commission per currency (refunds applied) and
+    the first paid invoice's time. One GROUP BY query, whatever the number of referrals."""
+    if not referral_ids:
+        return {}
+    rows = (
+        LedgerEntry.objects.filter(
+            affiliate_id=affiliate_id, commission__referral_id__in=list(referral_ids)
+        )
+        .values("commission__referral_id", "currency")
+        .annotate(net=Sum("amount"), first=Min("commission__paid_at"))
+        .order_by("commission__referral_id", "currency")
+    )
+    nets: dict[UUID, dict[str, int]] = {}
+    firsts: dict[UUID, datetime] = {}
+    for r in rows:
+        rid, first = r["commission__referral_id"], r["first"]
+        nets.setdefault(rid, {})[r["currency"]] = r["net"] or 0
+        if first is not None and (rid not in firsts or first < firsts[rid]):
+            firsts[rid] = first
+    return {rid: ReferralEarnings(rid, firsts.get(rid), net) for rid, net in nets.items()}
+
+
+def iter_commissions(*, affiliate_id: UUID, chunk_size: int = 500) -> Iterator[CommissionView]:
+    """Every commission of the affiliate, newest first, with its net amount (one cursor; for
+    streaming exports)."""
+    rows = (
+        Commission.objects.filter(affiliate_id=affiliate_id)
+        .annotate(net=Sum("entries__amount"))
+        .order_by("-paid_at", "-id")
+    )
+    for c in rows.iterator(chunk_size=chunk_size):
+        yield CommissionView(
+            id=c.id,
+            app_id=c.app_id,
+            campaign_id=c.campaign_id,
+            referral_id=c.referral_id,
+            invoice_id=c.invoice_id,
+            currency=c.currency,
+            invoice_amount=c.invoice_amount,
+            rate_bps=c.rate_bps,
+            amount=c.amount,
+            net_amount=c.net or 0,
+            status=c.status,
+            paid_at=c.paid_at,
+            available_at=c.available_at,
+        )

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from kangrow.programs import api as programs
@@ -291,3 +294,87 @@ def cancel_referral(*, referral_id: UUID, cancelled_at: datetime) -> tuple[Refer
     if row is None:
         raise TrackingError("unknown_referral", "no such referral", "referral_id")
     return _ref(row), bool(changed)
+
+
+# --- aggregate reads (the reports context) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCount:
+    campaign_id: UUID
+    day: date
+    count: int
+
+
+def count_clicks_by_day(
+    *, enrollment_ids: list[UUID], since: datetime, until: datetime
+) -> list[DayCount]:
+    """Clicks of these enrollments in [since, until), per campaign and UTC day: one GROUP BY."""
+    if not enrollment_ids:
+        return []
+    rows = (
+        Click.objects.filter(
+            enrollment_id__in=enrollment_ids, clicked_at__gte=since, clicked_at__lt=until
+        )
+        .annotate(day=TruncDate("clicked_at", tzinfo=UTC))
+        .values("campaign_id", "day")
+        .annotate(n=Count("id"))
+        .order_by("day", "campaign_id")
+    )
+    return [DayCount(campaign_id=r["campaign_id"], day=r["day"], count=r["n"]) for r in rows]
+
+
+def count_referrals_by_day(
+    *,
+    affiliate_id: UUID,
+    since: datetime,
+    until: datetime,
+    campaign_id: UUID | None = None,
+    cancelled: bool = False,
+) -> list[DayCount]:
+    """The affiliate's referred customers per campaign and UTC day: signups by `referred_at`
+    (self-referrals excluded: they earn nothing), or with `cancelled`, cancellations by
+    `cancelled_at`. One GROUP BY query."""
+    field = "cancelled_at" if cancelled else "referred_at"
+    qs = Referral.objects.filter(
+        affiliate_id=affiliate_id, self_referral=False, **{f"{field}__gte": since}
+    ).filter(**{f"{field}__lt": until})
+    if campaign_id is not None:
+        qs = qs.filter(campaign_id=campaign_id)
+    rows = (
+        qs.annotate(day=TruncDate(field, tzinfo=UTC))
+        .values("campaign_id", "day")
+        .annotate(n=Count("id"))
+        .order_by("day", "campaign_id")
+    )
+    return [DayCount(campaign_id=r["campaign_id"], day=r["day"], count=r["n"]) for r in rows]
+
+
+def _affiliate_referrals(affiliate_id: UUID, campaign_id: UUID | None):  # type: ignore[no-untyped-def]
+    qs = Referral.objects.filter(affiliate_id=affiliate_id)
+    if campaign_id is not None:
+        qs = qs.filter(campaign_id=campaign_id)
+    return qs.order_by("-referred_at", "-id")
+
+
+def page_referrals(
+    *, affiliate_id: UUID, offset: int, limit: int, campaign_id: UUID | None = None
+) -> tuple[list[ReferralRef], int]:
+    """One page of the affiliate's referrals, newest first, and how many there are (2 queries)."""
+    qs = _affiliate_referrals(affiliate_id, campaign_id)
+    total = qs.count()
+    offset, limit = max(offset, 0), max(limit, 0)
+    return [_ref(r) for r in qs[offset : offset + limit]], total
+
+
+def iter_referrals(*, affiliate_id: UUID, chunk_size: int = 500) -> Iterator[list[ReferralRef]]:
+    """Every referral of the affiliate, newest first, in lists of up to `chunk_size` (one
+    server-side cursor; for streaming exports)."""
+    chunk: list[ReferralRef] = []
+    for row in _affiliate_referrals(affiliate_id, None).iterator(chunk_size=chunk_size):
+        chunk.append(_ref(row))
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
