@@ -279,3 +279,8 @@ class Enrollment(TimestampedModel):
 
     def __str__(self) -> str:
         return self.coupon_code
+
+
+
+# Marketing material lives in its own module; importing it registers the models here.
+from .marketing_models import BannerTemplate, CampaignAsset  # noqa: E402, F401
