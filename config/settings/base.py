@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "kangrow.tracking",
     "kangrow.ledger",
     "kangrow.notifications",
+    "kangrow.reports",
     "kangrow.web",
 ]
 
@@ -71,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "kangrow.web.dashboard.context_processors.notifications",
             ],
         },
     },
