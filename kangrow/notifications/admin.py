@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from . import api
-from .models import Notification, OutboxEmail
+from .models import EmailPreference, Notification, OutboxEmail
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -35,3 +35,10 @@ class OutboxEmailAdmin(_ReadOnly):
             api.retry_email(outbox_id=row.id)
             api.deliver_email(outbox_id=row.id)
         self.message_user(request, f"Retried {queryset.count()} email(s).")
+
+
+@admin.register(EmailPreference)
+class EmailPreferenceAdmin(_ReadOnly):
+    list_display = ["user", "kind", "email_enabled", "updated_at"]
+    list_filter = ["kind", "email_enabled"]
+    search_fields = ["user__email"]

@@ -21,7 +21,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string, select_template
 from django.utils import timezone
 
-from .models import Notification, OutboxEmail
+from .models import EmailPreference, Notification, OutboxEmail
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,10 @@ def notify(
     email: bool = True,
     dedupe_key: str | None = None,
 ) -> None:
-    """Create the in-app notification (and its outbox email) unless `dedupe_key` was used."""
+    """Create the in-app notification (and its outbox email) unless `dedupe_key` was used.
+
+    The in-app row is always created; the email only when the user's preference for `kind`
+    (default on) allows it."""
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         logger.warning("notify: no user %s for %s", user_id, kind)
@@ -104,6 +107,8 @@ def notify(
         raise
     if not email or not getattr(user, "email", "") or getattr(user, "deleted_at", None):
         return
+    if not wants_email(user_id=user.pk, kind=kind):
+        return  # the user chose in-app only for this kind (see /notifications/preferences)
     context = {
         "title": title,
         "body": body,
@@ -208,3 +213,83 @@ def mark_read(*, user_id: UUID, notification_id: UUID | None = None) -> int:
     if notification_id is not None:
         qs = qs.filter(pk=notification_id)
     return qs.update(read_at=timezone.now())
+
+
+# --- email preferences -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailKind:
+    kind: str
+    label: str
+    help: str
+    default: bool = True
+
+
+# The kinds a user can choose to receive by email. A kind not listed here is always emailed.
+EMAIL_KINDS: tuple[EmailKind, ...] = (
+    EmailKind(
+        "referral.cancelled",
+        "Cancellation alerts",
+        "A customer you referred cancelled: the app, the campaign and the commission lost.",
+    ),
+    EmailKind("commission.earned", "Commission earned", "A referred customer paid an invoice."),
+    EmailKind("payout.sent", "Payout sent", "Your earnings were sent to your PayPal account."),
+    EmailKind(
+        "payout.failed",
+        "Payout failed",
+        "A payout could not be delivered; the money is back in your payable balance.",
+    ),
+    EmailKind("affiliate.approved", "Approval", "Your affiliate application was decided."),
+)
+_DEFAULTS = {k.kind: k.default for k in EMAIL_KINDS}
+
+
+@dataclass(frozen=True)
+class EmailPreferenceView:
+    kind: str
+    label: str
+    help: str
+    email_enabled: bool
+
+
+def get_email_preferences(*, user_id: UUID) -> list[EmailPreferenceView]:
+    """Every choosable kind with the user's choice, or its default (one query)."""
+    chosen = dict(
+        EmailPreference.objects.filter(user_id=user_id).values_list("kind", "email_enabled")
+    )
+    return [
+        EmailPreferenceView(k.kind, k.label, k.help, chosen.get(k.kind, k.default))
+        for k in EMAIL_KINDS
+    ]
+
+
+def set_email_preferences(*, user_id: UUID, enabled: dict[str, bool]) -> list[EmailPreferenceView]:
+    """Store the user's choice for the given kinds (an upsert on the unique (user, kind));
+    unknown kinds raise ValueError and nothing is written."""
+    unknown = sorted(set(enabled) - set(_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown notification kind: {unknown[0]!r}")
+    now = timezone.now()
+    rows = [
+        EmailPreference(user_id=user_id, kind=kind, email_enabled=bool(value), updated_at=now)
+        for kind, value in enabled.items()
+    ]
+    if rows:
+        EmailPreference.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["user", "kind"],
+            update_fields=["email_enabled", "updated_at"],
+        )
+    return get_email_preferences(user_id=user_id)
+
+
+def wants_email(*, user_id: UUID, kind: str) -> bool:
+    """The user's choice for emails of `kind`, else the kind's default (on)."""
+    choice = (
+        EmailPreference.objects.filter(user_id=user_id, kind=kind)
+        .values_list("email_enabled", flat=True)
+        .first()
+    )
+    return _DEFAULTS.get(kind, True) if choice is None else choice

@@ -97,3 +97,36 @@ class OutboxEmail(UUIDv7Model):
 
     def __str__(self) -> str:
         return f"{self.to}: {self.subject} ({self.status})"
+
+
+class EmailPreference(UUIDv7Model):
+    """Whether a user wants emails of one notification kind. No row means the kind's default
+    (every kind defaults to on: cancellation alerts must reach the affiliate unless they opt out).
+    The in-app notification is always created; this only decides the email."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="email_preferences",
+        help_text="The person whose preference this is.",
+    )
+    kind = models.CharField(
+        max_length=64,
+        help_text='The notification kind it applies to, e.g. "referral.cancelled".',
+    )
+    email_enabled = models.BooleanField(
+        help_text="True: notifications of this kind are also emailed; False: in-app only."
+    )
+    updated_at = models.DateTimeField(auto_now=True, help_text="When the user last changed it.")
+
+    class Meta:
+        db_table = "notification_email_preferences"
+        ordering = ["kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind"], name="email_preferences_user_kind_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {'email' if self.email_enabled else 'in-app only'}"
