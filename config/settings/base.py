@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "kangrow.tracking",
     "kangrow.ledger",
     "kangrow.notifications",
+    "kangrow.onboarding",
+    "kangrow.apikeys",
+    "kangrow.webhooks_out",
+    "kangrow.payouts",
     "kangrow.reports",
     "kangrow.web",
 ]
@@ -187,6 +191,17 @@ CELERY_BEAT_SCHEDULE["notifications-deliver-due-emails"] = {
     "task": "notifications.deliver_due_emails",
     "schedule": 60.0,
 }
+
+# Outbound webhooks: retry due deliveries.
+CELERY_BEAT_SCHEDULE["webhooks-out-deliver-due"] = {
+    "task": "webhooks_out.deliver_due",
+    "schedule": 60.0,
+}
+# JSON API rate limits (ninja throttles): per API key or affiliate token, and per IP on /auth/*.
+KANGROW_API_RATE = env.str("KANGROW_API_RATE", default="600/min")
+KANGROW_API_AUTH_RATE = env.str("KANGROW_API_AUTH_RATE", default="20/min")
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_MAX_LIMIT = 100
 
 if REDIS_URL:
     CACHES = {
