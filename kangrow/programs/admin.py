@@ -254,3 +254,6 @@ class EnrollmentAdmin(admin.ModelAdmin):
                 messages.error(request, f"{enrollment_id}: {exc.message}")
         if done:
             messages.success(request, f"{done} enrollment(s) {verb}.")
+
+
+from . import marketing_admin  # noqa: E402, F401  (campaign assets and banner templates)

@@ -667,3 +667,144 @@ def set_enrollment_rate(*, enrollment_id: UUID, commission_bps: int | None) -> E
         if not updated:
             raise ProgramError("unknown_enrollment", "no such enrollment", "enrollment")
     return get_enrollment(enrollment_id=enrollment_id)  # type: ignore[return-value]
+
+
+# --- affiliate portal: catalog, enrollment pages, briefs, marketing material ---------------------
+
+
+BANNER_CACHE_SECONDS = 24 * 3600
+
+
+def percent_label(*, bps: int) -> str:
+    """Basis points as people read them: 3000 -> "30%", 1250 -> "12.5%"."""
+    whole, rest = divmod(int(bps), 100)
+    return f"{whole}%" if not rest else f"{whole}.{rest:02d}".rstrip("0") + "%"
+
+
+def tracking_link(*, token: str) -> str:
+    """The public tracking link of an enrollment: KANGROW_BASE_URL + /r/<token>."""
+    from django.conf import settings
+
+    return settings.KANGROW_BASE_URL.rstrip("/") + f"/r/{token}"
+
+
+def list_catalog(*, app_slug: str | None = None) -> list[Campaign]:
+    """Campaigns an approved affiliate can see: active, of an active app, started, not ended
+    (one query, apps joined)."""
+    now = timezone.now()
+    qs = (
+        Campaign.objects.select_related("app")
+        .filter(status=Campaign.Status.ACTIVE, app__is_active=True)
+        .exclude(ends_at__lte=now)
+        .exclude(starts_at__gt=now)
+        .order_by("app__name", "name")
+    )
+    if app_slug:
+        qs = qs.filter(app__slug=app_slug)
+    return list(qs)
+
+
+def list_active_apps() -> list[App]:
+    """Active apps with their onboarding briefs, by name."""
+    return list(App.objects.filter(is_active=True).order_by("name"))
+
+
+def get_app_brief(*, slug: str) -> App | None:
+    """An active app with its brief (goals, ideal customer, value proposition, pricing…)."""
+    if not isinstance(slug, str) or "\x00" in slug or len(slug) > 60:
+        return None
+    return App.objects.filter(slug=slug, is_active=True).first()
+
+
+def get_affiliate_enrollment(*, affiliate_id: UUID, campaign_slug: str) -> Enrollment | None:
+    """This affiliate's enrollment in the campaign (any status), with campaign and app; None
+    when the affiliate never joined it: nobody reaches another affiliate's enrollment."""
+    if not isinstance(campaign_slug, str) or "\x00" in campaign_slug or len(campaign_slug) > 60:
+        return None
+    return (
+        Enrollment.objects.select_related("campaign__app")
+        .filter(affiliate_id=affiliate_id, campaign__slug=campaign_slug)
+        .first()
+    )
+
+
+def list_campaign_assets(*, campaign_id: UUID) -> list[Any]:
+    """The campaign's visible marketing files (CampaignAsset rows), in display order."""
+    from .marketing_models import CampaignAsset
+
+    return list(CampaignAsset.objects.filter(campaign_id=campaign_id, is_active=True))
+
+
+def get_campaign_asset(*, campaign_id: UUID, asset_id: UUID) -> Any:
+    """One visible marketing file of the campaign, or None."""
+    from .marketing_models import CampaignAsset
+
+    return CampaignAsset.objects.filter(
+        campaign_id=campaign_id, id=asset_id, is_active=True
+    ).first()
+
+
+def _banner_template(enrollment: Enrollment, size: str) -> Any:
+    from django.db.models import F, Q
+
+    from .marketing_models import BannerTemplate
+
+    campaign = enrollment.campaign
+    return (
+        BannerTemplate.objects.filter(app_id=campaign.app_id, size=size, is_active=True)
+        .filter(Q(campaign_id=campaign.id) | Q(campaign__isnull=True))
+        .order_by(F("campaign_id").asc(nulls_last=True), "-updated_at")
+        .first()
+    )
+
+
+def render_banner(*, affiliate_id: UUID, campaign_slug: str, size: str) -> bytes | None:
+    """The PNG banner of this affiliate's active enrollment in the campaign, for one of the
+    standard sizes; None when there is no such enrollment or size. Cached per (enrollment,
+    size, template version): a template, app or campaign edit makes a new key."""
+    from . import banners
+    from .marketing_models import BANNER_SIZES
+
+    if size not in BANNER_SIZES:
+        return None
+    e = get_affiliate_enrollment(affiliate_id=affiliate_id, campaign_slug=campaign_slug)
+    if e is None or e.status != Enrollment.Status.ACTIVE:
+        return None
+    campaign, app = e.campaign, e.campaign.app
+    template = _banner_template(e, size)
+    link = tracking_link(token=e.token)
+    version = "|".join(
+        str(part)
+        for part in (
+            e.id,
+            size,
+            template.id if template else "brand",
+            template.updated_at.timestamp() if template else "",
+            app.updated_at.timestamp(),
+            campaign.updated_at.timestamp(),
+            e.coupon_code,
+            link,
+        )
+    )
+    key = "kangrow:banner:" + hashlib.sha256(version.encode()).hexdigest()[:40]
+    cached = cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    discount = campaign.customer_discount_bps
+    if discount:
+        headline = f"{app.name}: save {percent_label(bps=discount)} with code"
+    else:
+        headline = f"Try {app.name} with code"
+    png = banners.render(
+        size=size,
+        text=banners.BannerText(
+            app_name=app.name,
+            headline=headline,
+            coupon_code=e.coupon_code,
+            link=link,
+            brand_color=app.brand_color,
+        ),
+        template=template,
+    )
+    cache.set(key, png, BANNER_CACHE_SECONDS)
+    return png
