@@ -684,3 +684,186 @@ def upsert_affiliate(
         user.approved_affiliate = approved
         user.save()
     return user, created
+
+
+# --------------------------------------------------------------------------- API tokens
+#
+# Affiliates of the JSON API get a short-lived signed access token and a random refresh token
+# (kept in refresh_tokens as its SHA-256 hex digest). Each rotation of one log-in shares a
+# family_id: the access token carries it, and works only while the family has a live refresh
+# token and the user may still log in, so a ban, a revoke or detected reuse stops it at once.
+
+ACCESS_TOKEN_VALIDITY = timedelta(minutes=15)
+REFRESH_TOKEN_VALIDITY = timedelta(days=30)
+_ACCESS_SALT = "kangrow.accounts.api-access-token"
+REFRESH_PREFIX = "kgr_"
+
+
+class ApiTokenError(Exception):
+    """Why the API refuses to issue or rotate tokens, as a stable code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds the access token lives
+    user_id: uuid.UUID
+
+
+def _api_refusal(user: User) -> ApiTokenError | None:
+    if not user.is_active:
+        return ApiTokenError("account_disabled", "This account is banned, blocked or deleted.")
+    if not user.email_verified:
+        return ApiTokenError("email_not_verified", "Confirm your email address first.")
+    if not user.approved_affiliate:
+        return ApiTokenError("not_approved", "Your affiliate application is not approved yet.")
+    return None
+
+
+def _issue_api_tokens(*, user: User, family_id: uuid.UUID, device_info: str | None) -> ApiTokens:
+    from django.core import signing
+
+    raw = REFRESH_PREFIX + tokens.new_raw_token()
+    RefreshToken.objects.create(
+        token=tokens.hex_digest(raw),
+        user=user,
+        expires_at=_now() + REFRESH_TOKEN_VALIDITY,
+        device_info=(device_info or "")[:255] or None,
+        family_id=family_id,
+    )
+    access = signing.dumps({"u": str(user.pk), "f": str(family_id)}, salt=_ACCESS_SALT)
+    return ApiTokens(
+        access_token=access,
+        refresh_token=raw,
+        expires_in=int(ACCESS_TOKEN_VALIDITY.total_seconds()),
+        user_id=user.pk,
+    )
+
+
+def issue_api_tokens(*, request, email: str, password: str, device_info: str | None) -> ApiTokens:  # type: ignore[no-untyped-def]
+    """Log in for the API through django.contrib.auth (django-axes counts failures).
+
+    Raises ApiTokenError: invalid_credentials, locked_out, account_disabled,
+    email_not_verified or not_approved (the last three only after a correct password)."""
+    from uuid_utils.compat import uuid7
+
+    email = (email or "").strip().lower()
+    bad = ApiTokenError("invalid_credentials", "Invalid email or password.")
+    if not email or not password or "\x00" in email or "\x00" in password:
+        raise bad
+    if device_info is not None and "\x00" in device_info:
+        raise ApiTokenError("invalid", "device_info contains a NUL character.")
+    user = authenticate(request=request, email=email, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise ApiTokenError("locked_out", "Too many failed attempts; try again later.")
+    if user is None:
+        candidate = get_user_by_email(email=email)
+        if candidate is not None and not candidate.is_active and candidate.check_password(password):
+            raise _api_refusal(candidate)  # type: ignore[misc]
+        raise bad
+    refusal = _api_refusal(user)
+    if refusal is not None:
+        raise refusal
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(
+            logins_count=F("logins_count") + 1, last_login=_now()
+        )
+        issued = _issue_api_tokens(user=user, family_id=uuid7(), device_info=device_info)
+    from axes.utils import reset as axes_reset
+
+    axes_reset(username=email)
+    return issued
+
+
+def _revoke_family(family_id: uuid.UUID) -> int:
+    return RefreshToken.objects.filter(family_id=family_id, revoked=False).update(
+        revoked=True, updated_at=_now()
+    )
+
+
+def rotate_refresh_token(*, token: str, device_info: str | None = None) -> ApiTokens:
+    """Trade a live refresh token for new tokens; the old one is revoked.
+
+    Presenting a revoked token again (reuse: it was stolen, or replayed) revokes every token of
+    its family and raises token_reused. Raises ApiTokenError: invalid_token, token_reused or
+    the user's refusal (account_disabled, email_not_verified, not_approved)."""
+    invalid = ApiTokenError("invalid_token", "The refresh token is not valid.")
+    if not isinstance(token, str) or not token or len(token) > 255 or "\x00" in token:
+        raise invalid
+    if device_info is not None and "\x00" in device_info:
+        raise ApiTokenError("invalid", "device_info contains a NUL character.")
+    row = RefreshToken.objects.select_related("user").filter(token=tokens.hex_digest(token)).first()
+    if row is None:
+        raise invalid
+    reused = ApiTokenError(
+        "token_reused",
+        "This refresh token was already used; every token of this log-in is revoked.",
+    )
+    if row.revoked:
+        _revoke_family(row.family_id)
+        raise reused
+    now = _now()
+    if row.expires_at <= now:
+        raise ApiTokenError("invalid_token", "The refresh token has expired; log in again.")
+    refusal = _api_refusal(row.user)
+    if refusal is not None:
+        _revoke_family(row.family_id)
+        raise refusal
+    with transaction.atomic():
+        won = RefreshToken.objects.filter(pk=row.pk, revoked=False).update(
+            revoked=True, last_used_at=now, updated_at=now
+        )
+        issued = (
+            _issue_api_tokens(
+                user=row.user, family_id=row.family_id, device_info=device_info or row.device_info
+            )
+            if won
+            else None
+        )
+    if issued is None:  # a concurrent refresh with the same token won: that is reuse too
+        _revoke_family(row.family_id)
+        raise reused
+    return issued
+
+
+def revoke_refresh_token(*, token: str) -> bool:
+    """Log an API client out: revoke the token's whole family (its access tokens stop too).
+
+    True when the token was known (revoking twice is harmless)."""
+    if not isinstance(token, str) or not token or len(token) > 255 or "\x00" in token:
+        return False
+    row = RefreshToken.objects.filter(token=tokens.hex_digest(token)).first()
+    if row is None:
+        return False
+    _revoke_family(row.family_id)
+    return True
+
+
+def get_user_by_access_token(*, token: str) -> User | None:
+    """The user of a valid access token: signed, younger than 15 minutes, its family not
+    revoked, and the user still active, verified and approved. None otherwise."""
+    from django.core import signing
+
+    if not isinstance(token, str) or not token or len(token) > 512 or "\x00" in token:
+        return None
+    try:
+        claims = signing.loads(
+            token, salt=_ACCESS_SALT, max_age=ACCESS_TOKEN_VALIDITY.total_seconds()
+        )
+        user_id, family_id = uuid.UUID(claims["u"]), uuid.UUID(claims["f"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+    live_family = RefreshToken.objects.filter(
+        family_id=family_id, user_id=user_id, revoked=False
+    ).exists()
+    if not live_family:
+        return None
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or _api_refusal(user) is not None:
+        return None
+    return user
