@@ -168,10 +168,11 @@ class Commission(TimestampedModel):
 class LedgerEntry(UUIDv7Model):
     """One append-only money movement of an affiliate, signed, in minor units.
 
-    commission (+), refund_reversal (−, while pending), clawback (−, once payable or paid);
-    the payouts context adds payout (−, money leaving as paid) and payout_return (+).
-    Balance buckets: rows of a pending commission are "pending"; every other row is "payable";
-    "paid" is minus the sum of payout and payout_return rows.
+    commission (+), refund_reversal (−, while pending), clawback (−, once payable or paid),
+    adjustment (±); payouts: payout (−, the claimed rows' sum leaving the available balance into
+    a payout item), payout_return (+, the item's money back), payout_sent (+, PayPal settled the
+    item: counted as paid, not in the payable sum) and payout_sent_reversal (−, a settled item
+    later refunded or reversed). See ledger.api.get_balances for the buckets.
     """
 
     class Kind(models.TextChoices):
@@ -181,6 +182,8 @@ class LedgerEntry(UUIDv7Model):
         PAYOUT = "payout", "payout"
         PAYOUT_RETURN = "payout_return", "payout returned"
         ADJUSTMENT = "adjustment", "adjustment"
+        PAYOUT_SENT = "payout_sent", "payout settled by PayPal"
+        PAYOUT_SENT_REVERSAL = "payout_sent_reversal", "settled payout reversed"
 
     affiliate_id = models.UUIDField(help_text="The affiliate (users.id) whose balance moves.")
     kind = models.CharField(max_length=32, choices=Kind.choices, help_text="What moved the money.")
@@ -214,6 +217,14 @@ class LedgerEntry(UUIDv7Model):
         help_text="Free reference for rows not caused by a payment event (e.g. a payout item).",
     )
     note = models.CharField(max_length=255, blank=True, default="", help_text="Why, for people.")
+    payout_item_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="The payout item (payouts context) this row belongs to: for commission, "
+        "refund_reversal, clawback and adjustment rows, the item that claimed the row for payment "
+        "(empty while free to pay; cleared when the item's money comes back); for payout, "
+        "payout_return, payout_sent and payout_sent_reversal rows, the item they record.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was written.")
 
     class Meta:
@@ -231,9 +242,18 @@ class LedgerEntry(UUIDv7Model):
                 condition=Q(kind="commission"),
                 name="ledger_entries_one_commission_row",
             ),
+            # One row of each payout kind per payout item: settling twice writes nothing.
+            models.UniqueConstraint(
+                fields=["payout_item_id", "kind"],
+                condition=Q(
+                    kind__in=["payout", "payout_return", "payout_sent", "payout_sent_reversal"]
+                ),
+                name="ledger_entries_one_payout_row_per_kind",
+            ),
         ]
         indexes = [
-            models.Index(fields=["affiliate_id", "currency"], name="ledger_entries_affiliate_idx")
+            models.Index(fields=["affiliate_id", "currency"], name="ledger_entries_affiliate_idx"),
+            models.Index(fields=["payout_item_id"], name="ledger_entries_payout_item_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PayoutsConfig(AppConfig):
+    name = "kangrow.payouts"
+    label = "payouts"
+    verbose_name = "Payouts"
