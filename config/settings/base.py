@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "kangrow.web.dashboard.context_processors.notifications",
+                "kangrow.web.portal.context_processors.onboarding",
             ],
         },
     },

@@ -166,3 +166,32 @@ def mark_brief_read(*, affiliate_id: uuid.UUID, app_slug: str) -> bool:
 def list_read_app_ids(*, affiliate_id: uuid.UUID) -> set[uuid.UUID]:
     """Ids of the apps whose brief the affiliate marked read."""
     return set(BriefRead.objects.filter(affiliate_id=affiliate_id).values_list("app_id", flat=True))
+
+
+@dataclass(frozen=True)
+class BriefStatus:
+    app: Any  # a programs App row: name, slug, goals, ideal_customer, value_proposition…
+    joined: bool
+    read: bool
+
+
+@dataclass(frozen=True)
+class Overview:
+    company: Any  # the programs CompanyProfile row, or None before staff write it
+    briefs: tuple[BriefStatus, ...]  # the apps the affiliate promotes first, then the others
+
+
+def get_overview(*, user: Any) -> Overview:
+    """What the onboarding page teaches: the company, then every active app's brief."""
+    joined = {
+        e.app_id
+        for e in programs.list_enrollments(affiliate_id=user.pk)
+        if e.status in JOINED_STATUSES
+    }
+    read = list_read_app_ids(affiliate_id=user.pk)
+    briefs = [
+        BriefStatus(app=app, joined=app.id in joined, read=app.id in read)
+        for app in programs.list_active_apps()
+    ]
+    briefs.sort(key=lambda b: not b.joined)  # stable: by name within each group
+    return Overview(company=programs.get_company_profile(), briefs=tuple(briefs))

@@ -688,7 +688,9 @@ def tracking_link(*, token: str) -> str:
     return settings.KANGROW_BASE_URL.rstrip("/") + f"/r/{token}"
 
 
-def list_catalog(*, app_slug: str | None = None) -> list[Campaign]:
+def list_catalog(
+    *, app_slug: str | None = None, campaign_slug: str | None = None
+) -> list[Campaign]:
     """Campaigns an approved affiliate can see: active, of an active app, started, not ended
     (one query, apps joined)."""
     now = timezone.now()
@@ -701,6 +703,8 @@ def list_catalog(*, app_slug: str | None = None) -> list[Campaign]:
     )
     if app_slug:
         qs = qs.filter(app__slug=app_slug)
+    if campaign_slug:
+        qs = qs.filter(slug=campaign_slug)
     return list(qs)
 
 

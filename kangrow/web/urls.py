@@ -9,4 +9,5 @@ urlpatterns = [
     path("webhooks/stripe/", include("kangrow.web.webhooks.urls")),
     path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
+    path("", include("kangrow.web.portal.urls")),
 ]
