@@ -58,6 +58,18 @@ class CommissionBuckets:
     def money(self, status: str) -> Money:
         return Money(getattr(self, status), self.currency)
 
+    @property
+    def pending_money(self) -> Money:
+        return self.money("pending")
+
+    @property
+    def payable_money(self) -> Money:
+        return self.money("payable")
+
+    @property
+    def paid_money(self) -> Money:
+        return self.money("paid")
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -98,6 +110,12 @@ class CampaignStats:
 
 
 @dataclass(frozen=True)
+class CampaignChoice:
+    campaign_id: UUID
+    label: str
+
+
+@dataclass(frozen=True)
 class AffiliateStats:
     start: date
     end: date
@@ -105,6 +123,7 @@ class AffiliateStats:
     totals: Totals
     days: list[DayPoint]
     campaigns: list[CampaignStats]
+    choices: list[CampaignChoice]  # every campaign the affiliate joined, for a filter
 
     @property
     def currencies(self) -> list[str]:
@@ -159,12 +178,6 @@ class CommissionRow:
     net_amount: Money
     status: str
     available_at: datetime
-
-
-@dataclass(frozen=True)
-class CampaignChoice:
-    campaign_id: UUID
-    label: str
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -234,9 +247,12 @@ def get_affiliate_stats(
 ) -> AffiliateStats:
     """Totals, a daily series and a per-campaign breakdown of one affiliate over [start, end]
     (UTC days, both included), optionally for one campaign only. Seven queries, whatever the
-    number of clicks, referrals or commissions. Raises ReportError for an unusable period."""
+    number of clicks, referrals or commissions. Raises ReportError for an unusable period or a
+    campaign the affiliate has not joined."""
     since, until = _window(start, end)
     enrollments, names = _names(affiliate_id)
+    if campaign_id is not None and campaign_id not in names:
+        raise ReportError("unknown_campaign", "You have not joined this campaign.", "campaign")
     enrollment_ids = [
         e.id for e in enrollments if campaign_id is None or e.campaign_id == campaign_id
     ]
@@ -321,14 +337,18 @@ def get_affiliate_stats(
         totals=whole.freeze(),
         days=series,
         campaigns=campaigns,
+        choices=_choices(names),
     )
+
+
+def _choices(names: _Names) -> list[CampaignChoice]:
+    choices = [CampaignChoice(cid, f"{app} · {name}") for cid, (name, app) in names.items()]
+    return sorted(choices, key=lambda c: c.label.lower())
 
 
 def list_campaign_choices(*, affiliate_id: UUID) -> list[CampaignChoice]:
     """The campaigns the affiliate has joined (or left), for a filter: "App · Campaign"."""
-    _, names = _names(affiliate_id)
-    choices = [CampaignChoice(cid, f"{app} · {name}") for cid, (name, app) in names.items()]
-    return sorted(choices, key=lambda c: c.label.lower())
+    return _choices(_names(affiliate_id)[1])
 
 
 # --- referrals and commissions -------------------------------------------------------------------

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
     path("", include("kangrow.web.portal.urls")),
+    path("", include("kangrow.web.dashboard.urls")),
 ]

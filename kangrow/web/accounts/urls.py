@@ -1,5 +1,7 @@
 from django.urls import path
 
+from kangrow.web.dashboard import views as dashboard_views
+
 from . import views
 
 app_name = "accounts"
@@ -26,5 +28,5 @@ urlpatterns = [
     ),
     path("onboarding/waiting", views.waiting, name="waiting"),
     path("onboarding/waiting/resend", views.resend_confirmation, name="resend_confirmation"),
-    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/", dashboard_views.dashboard, name="dashboard"),
 ]
