@@ -54,6 +54,8 @@ class Balance:
     pending: int
     payable: int
     paid: int  # minor units
+    in_payout: int = 0  # part of payable sent to PayPal and not settled yet
+    available: int = 0  # payable minus in_payout: what the next payout would pay
 
 
 @dataclass(frozen=True)
@@ -489,31 +491,41 @@ def mature_commissions(*, now: datetime | None = None) -> int:
 
 
 def get_balances(*, affiliate_id: UUID) -> list[Balance]:
-    """Per currency: pending (hold), payable (due, clawbacks and payouts subtracted), paid."""
+    """Per currency, in minor units, all sums of ledger rows:
+
+    - pending: rows of commissions still in their hold period;
+    - payable: due rows (commissions past the hold, their refunds and clawbacks, adjustments)
+      not yet in a payout PayPal settled, i.e. including money in flight (`in_payout`);
+    - paid: payouts PayPal settled (payout_sent minus payout_sent_reversal rows);
+    - in_payout: claimed into a payout item that has not settled yet;
+    - available: payable minus in_payout, what the next payout run would claim.
+    """
     pending_q = Q(commission__status=Commission.Status.PENDING)
-    payable_q = Q(commission__isnull=True) | Q(
-        commission__status__in=[Commission.Status.PAYABLE, Commission.Status.PAID]
-    )
-    paid_q = Q(kind__in=[LedgerEntry.Kind.PAYOUT, LedgerEntry.Kind.PAYOUT_RETURN])
     rows = (
         LedgerEntry.objects.filter(affiliate_id=affiliate_id)
         .values("currency")
         .annotate(
             pending=Sum("amount", filter=pending_q),
-            payable=Sum("amount", filter=payable_q),
-            paid=Sum("amount", filter=paid_q),
+            due=Sum("amount", filter=_due_q() & Q(kind__in=CLAIMABLE_KINDS)),
+            moved=Sum("amount", filter=Q(kind__in=_PAYOUT_MOVE_KINDS)),
+            sent=Sum("amount", filter=Q(kind__in=_PAYOUT_SENT_KINDS)),
         )
         .order_by("currency")
     )
-    return [
-        Balance(
-            currency=row["currency"],
-            pending=row["pending"] or 0,
-            payable=row["payable"] or 0,
-            paid=-(row["paid"] or 0),
+    balances = []
+    for row in rows:
+        due, moved, sent = row["due"] or 0, row["moved"] or 0, row["sent"] or 0
+        balances.append(
+            Balance(
+                currency=row["currency"],
+                pending=row["pending"] or 0,
+                payable=due - sent,
+                paid=sent,
+                in_payout=-moved - sent,
+                available=due + moved,
+            )
         )
-        for row in rows
-    ]
+    return balances
 
 
 def list_commissions(*, affiliate_id: UUID, limit: int = 200) -> list[CommissionView]:
@@ -716,3 +728,201 @@ def iter_commissions(*, affiliate_id: UUID, chunk_size: int = 500) -> Iterator[C
             paid_at=c.paid_at,
             available_at=c.available_at,
         )
+
+
+# --- payouts: claiming due rows into a payout item, settling or releasing them ----------------
+#
+# A payout item (payouts context) claims an affiliate's due, unclaimed rows of one currency by
+# setting their payout_item_id, and records the claimed sum as one `payout` row (−). PayPal's
+# SUCCESS adds `payout_sent` (+, counted as paid, outside the payable sum) and marks the claimed
+# commissions paid; money that comes back adds `payout_return` (+, and `payout_sent_reversal` (−)
+# when it had been settled) and frees the claimed rows for the next payout. One row of each
+# payout kind per item (a unique constraint), so settling or releasing twice writes nothing.
+
+CLAIMABLE_KINDS = (
+    LedgerEntry.Kind.COMMISSION,
+    LedgerEntry.Kind.REFUND_REVERSAL,
+    LedgerEntry.Kind.CLAWBACK,
+    LedgerEntry.Kind.ADJUSTMENT,
+)
+_PAYOUT_MOVE_KINDS = (LedgerEntry.Kind.PAYOUT, LedgerEntry.Kind.PAYOUT_RETURN)
+_PAYOUT_SENT_KINDS = (LedgerEntry.Kind.PAYOUT_SENT, LedgerEntry.Kind.PAYOUT_SENT_REVERSAL)
+
+
+def _due_q() -> Q:
+    """Rows past the hold period: of payable or paid commissions, or of no commission."""
+    return Q(commission__isnull=True) | Q(
+        commission__status__in=[Commission.Status.PAYABLE, Commission.Status.PAID]
+    )
+
+
+@dataclass(frozen=True)
+class AvailableTotal:
+    affiliate_id: UUID
+    currency: str
+    amount: int  # minor units: the unclaimed due rows' sum
+
+
+def list_available_totals(*, affiliate_ids: list[UUID] | None = None) -> list[AvailableTotal]:
+    """Per affiliate and currency, what a payout would claim now (may be zero or negative)."""
+    rows = LedgerEntry.objects.filter(kind__in=CLAIMABLE_KINDS, payout_item_id__isnull=True).filter(
+        _due_q()
+    )
+    if affiliate_ids is not None:
+        rows = rows.filter(affiliate_id__in=list(affiliate_ids))
+    grouped = (
+        rows.values("affiliate_id", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("affiliate_id", "currency")
+    )
+    return [
+        AvailableTotal(affiliate_id=r["affiliate_id"], currency=r["currency"], amount=r["total"])
+        for r in grouped
+    ]
+
+
+def get_pending_until(*, affiliate_id: UUID) -> dict[str, datetime]:
+    """Per currency, when the affiliate's earliest commission in its hold period matures."""
+    rows = (
+        Commission.objects.filter(affiliate_id=affiliate_id, status=Commission.Status.PENDING)
+        .values("currency")
+        .annotate(first=Min("available_at"))
+        .order_by("currency")
+    )
+    return {r["currency"]: r["first"] for r in rows}
+
+
+class _ClaimLost(Exception):
+    """Another transaction claimed one of the rows first."""
+
+
+def claim_payable_entries(
+    *, affiliate_id: UUID, currency: str, payout_item_id: UUID, minimum: int
+) -> int:
+    """Claim every due, unclaimed row of the affiliate in `currency` for a payout item.
+
+    Rows are locked FOR UPDATE SKIP LOCKED in id order (rows another run holds are skipped) and
+    claimed by an UPDATE that only touches unclaimed rows. When the claimable sum is below
+    `minimum` (or not positive), or another run won a row, nothing is claimed and 0 is returned.
+    Otherwise writes the item's `payout` row (−sum) and returns the sum. Call it inside the
+    transaction that creates the payout item.
+    """
+    minimum = max(int(minimum), 1)
+    try:
+        with transaction.atomic():
+            rows = list(
+                LedgerEntry.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    affiliate_id=affiliate_id,
+                    currency=currency,
+                    kind__in=CLAIMABLE_KINDS,
+                    payout_item_id__isnull=True,
+                )
+                .filter(_due_q())
+                .order_by("id")
+                .values_list("id", "amount")
+            )
+            total = sum(amount for _, amount in rows)
+            if not rows or total < minimum:
+                return 0
+            ids = [row_id for row_id, _ in rows]
+            claimed = LedgerEntry.objects.filter(id__in=ids, payout_item_id__isnull=True).update(
+                payout_item_id=payout_item_id
+            )
+            if claimed != len(ids):
+                raise _ClaimLost
+            LedgerEntry.objects.create(
+                affiliate_id=affiliate_id,
+                kind=LedgerEntry.Kind.PAYOUT,
+                amount=-total,
+                currency=currency,
+                payout_item_id=payout_item_id,
+                reference=str(payout_item_id),
+                note=f"payout of {len(ids)} ledger row(s) sent to PayPal",
+            )
+            return total
+    except _ClaimLost:
+        return 0
+
+
+def _payout_row(payout_item_id: UUID, kind: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(payout_item_id=payout_item_id, kind=kind).first()
+
+
+def settle_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
+    """PayPal paid the item: `payout_sent` row, claimed commissions paid. False if done before."""
+    payout = _payout_row(payout_item_id, LedgerEntry.Kind.PAYOUT)
+    if payout is None:
+        raise ValueError(f"payout item {payout_item_id} has no payout row")
+    try:
+        with transaction.atomic():
+            LedgerEntry.objects.create(
+                affiliate_id=payout.affiliate_id,
+                kind=LedgerEntry.Kind.PAYOUT_SENT,
+                amount=-payout.amount,
+                currency=payout.currency,
+                payout_item_id=payout_item_id,
+                reference=str(payout_item_id),
+                note=(note or "PayPal paid the payout")[:255],
+            )
+    except IntegrityError:
+        return False
+    Commission.objects.filter(
+        entries__payout_item_id=payout_item_id, entries__kind=LedgerEntry.Kind.COMMISSION
+    ).exclude(status=Commission.Status.PAID).update(
+        status=Commission.Status.PAID, updated_at=timezone.now()
+    )
+    return True
+
+
+def release_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
+    """The item's money comes back to payable: `payout_return` (+) and, when it had been
+    settled, `payout_sent_reversal` (−); its rows are free for the next payout and commissions it
+    had paid are payable again. False (nothing written) when released before."""
+    payout = _payout_row(payout_item_id, LedgerEntry.Kind.PAYOUT)
+    if payout is None:
+        raise ValueError(f"payout item {payout_item_id} has no payout row")
+    note = (note or "payout came back")[:255]
+    try:
+        with transaction.atomic():
+            LedgerEntry.objects.create(
+                affiliate_id=payout.affiliate_id,
+                kind=LedgerEntry.Kind.PAYOUT_RETURN,
+                amount=-payout.amount,
+                currency=payout.currency,
+                payout_item_id=payout_item_id,
+                reference=str(payout_item_id),
+                note=note,
+            )
+    except IntegrityError:
+        return False
+    sent = _payout_row(payout_item_id, LedgerEntry.Kind.PAYOUT_SENT)
+    if sent is not None:
+        LedgerEntry.objects.create(
+            affiliate_id=payout.affiliate_id,
+            kind=LedgerEntry.Kind.PAYOUT_SENT_REVERSAL,
+            amount=-sent.amount,
+            currency=payout.currency,
+            payout_item_id=payout_item_id,
+            reference=str(payout_item_id),
+            note=note,
+        )
+    commission_ids = list(
+        LedgerEntry.objects.filter(
+            payout_item_id=payout_item_id, kind=LedgerEntry.Kind.COMMISSION
+        ).values_list("commission_id", flat=True)
+    )
+    Commission.objects.filter(id__in=commission_ids, status=Commission.Status.PAID).update(
+        status=Commission.Status.PAYABLE, updated_at=timezone.now()
+    )
+    LedgerEntry.objects.filter(payout_item_id=payout_item_id, kind__in=CLAIMABLE_KINDS).update(
+        payout_item_id=None
+    )
+    return True
+
+
+def count_claimed_entries(*, payout_item_id: UUID) -> int:
+    """How many due rows a payout item holds (0 once released)."""
+    return LedgerEntry.objects.filter(
+        payout_item_id=payout_item_id, kind__in=CLAIMABLE_KINDS
+    ).count()

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,17 +29,34 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from uuid_utils.compat import uuid7
 
+from kangrow.core.money import Money
 from kangrow.core.text import reject_nul
+from kangrow.integrations import paypal
+from kangrow.integrations.paypal.types import (
+    ITEM_MONEY_BACK_STATUSES,
+    ITEM_REFUNDED,
+    ITEM_REVERSED,
+    ITEM_SUCCESS,
+    ITEM_UNCLAIMED,
+)
+from kangrow.ledger import api as ledger_api
+from kangrow.notifications import api as notifications_api
 
-from .models import PayPalAccount
+from .models import PayoutBatch, PayoutItem, PayoutRun, PayPalAccount, PayPalWebhookEvent
 
 logger = logging.getLogger(__name__)
 
 CONFIRM_VALIDITY = timedelta(days=7)
+MAX_BATCH_ITEMS = 15_000  # PayPal's create_payout_request.items.maxItems
+UNCLAIMED_DAYS = 30  # PayPal returns unclaimed payouts after 30 days; we cancel them then
+EMAIL_SUBJECT = "You have a payout from KanGrow"
+EMAIL_MESSAGE = "Your KanGrow affiliate commissions have been paid to your PayPal account."
+ITEM_NOTE = "KanGrow affiliate commissions"
 
 
 class PayoutError(Exception):
@@ -124,7 +143,6 @@ def request_paypal_email_change(*, user_id: UUID, email: str) -> PayPalEmailView
     change. Raises ValidationError({"email": ...}) for a bad address and changes nothing.
     """
     from kangrow.accounts import api as accounts_api
-    from kangrow.notifications import api as notifications_api
 
     email = _clean_paypal_email(email)
     user = accounts_api.get_user(user_id=user_id)
@@ -203,3 +221,746 @@ def set_confirmed_paypal_email(*, user_id: UUID, email: str) -> PayPalEmailView:
             row.token_digest = None
             row.save()
     return get_paypal_email(user_id=user_id)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- eligibility
+
+
+def _affiliate_in_good_standing(user: Any) -> bool:
+    return bool(
+        user is not None
+        and user.approved_affiliate
+        and user.verified
+        and user.email_verified
+        and not user.banned
+        and not user.blocked
+        and user.deleted_at is None
+    )
+
+
+def _minimum(minimum: int | None = None) -> int:
+    return max(int(settings.KANGROW_PAYOUT_MINIMUM if minimum is None else minimum), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyStatus:
+    """One currency of an affiliate's money, as the payouts page shows it (minor units)."""
+
+    currency: str
+    pending: int
+    payable: int
+    paid: int
+    in_payout: int
+    available: int
+    minimum: int
+    progress_percent: int  # available towards the minimum, 0..100
+    eligible: bool
+    reasons: tuple[str, ...]  # why the available money is not paid yet (empty when eligible)
+    pending_until: datetime | None  # when the earliest commission in hold becomes payable
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutOverview:
+    paypal: PayPalEmailView | None
+    minimum: int
+    currencies: tuple[CurrencyStatus, ...]
+    eligible: bool  # some currency is payable now
+    withdrawal_requested_at: datetime | None
+
+
+def _fmt(amount: int, currency: str) -> str:
+    return Money(amount, currency).format()
+
+
+def get_payout_overview(*, user_id: UUID) -> PayoutOverview:
+    """Balances per currency, the threshold, progress and why money is not paid yet."""
+    from kangrow.accounts import api as accounts_api
+
+    user = accounts_api.get_user(user_id=user_id)
+    paypal_view = get_paypal_email(user_id=user_id)
+    minimum = _minimum()
+    pending_until = ledger_api.get_pending_until(affiliate_id=user_id)
+    statuses = []
+    for balance in ledger_api.get_balances(affiliate_id=user_id):
+        reasons = []
+        if not _affiliate_in_good_standing(user):
+            reasons.append("Your account is not approved for payouts.")
+        if paypal_view is None:
+            reasons.append("Add a PayPal email to be paid.")
+        elif not paypal_view.confirmed:
+            reasons.append(
+                f"Confirm your PayPal email {paypal_view.email} with the link we sent to it."
+            )
+        if balance.available < minimum:
+            reasons.append(
+                f"Below the minimum of {_fmt(minimum, balance.currency)}: "
+                f"{_fmt(minimum - balance.available, balance.currency)} to go."
+            )
+        until = pending_until.get(balance.currency)
+        if balance.pending > 0 and until is not None:
+            reasons.append(
+                f"{_fmt(balance.pending, balance.currency)} is in the hold period "
+                f"until {until:%Y-%m-%d}."
+            )
+        if balance.in_payout > 0:
+            reasons.append(
+                f"{_fmt(balance.in_payout, balance.currency)} is on its way through PayPal."
+            )
+        eligible = (
+            _affiliate_in_good_standing(user)
+            and paypal_view is not None
+            and paypal_view.confirmed
+            and balance.available >= minimum
+        )
+        progress = 0 if balance.available <= 0 else min(100, balance.available * 100 // minimum)
+        statuses.append(
+            CurrencyStatus(
+                currency=balance.currency,
+                pending=balance.pending,
+                payable=balance.payable,
+                paid=balance.paid,
+                in_payout=balance.in_payout,
+                available=balance.available,
+                minimum=minimum,
+                progress_percent=progress,
+                eligible=eligible,
+                reasons=tuple(reasons),
+                pending_until=until,
+            )
+        )
+    return PayoutOverview(
+        paypal=paypal_view,
+        minimum=minimum,
+        currencies=tuple(statuses),
+        eligible=any(s.eligible for s in statuses),
+        withdrawal_requested_at=paypal_view.withdrawal_requested_at if paypal_view else None,
+    )
+
+
+def request_withdrawal(*, user_id: UUID) -> PayoutOverview:
+    """Ask to be paid in the next run (which pays every eligible affiliate anyway).
+
+    Raises PayoutError("not_eligible") when no currency is payable now; changes nothing then.
+    """
+    overview = get_payout_overview(user_id=user_id)
+    if not overview.eligible:
+        reasons = [r for c in overview.currencies for r in c.reasons] or [
+            f"Your balance is below the minimum of {_fmt(overview.minimum, 'USD')}."
+        ]
+        raise PayoutError("not_eligible", " ".join(dict.fromkeys(reasons)))
+    PayPalAccount.objects.filter(user_id=user_id, withdrawal_requested_at__isnull=True).update(
+        withdrawal_requested_at=timezone.now(), updated_at=timezone.now()
+    )
+    return get_payout_overview(user_id=user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutItemView:
+    id: UUID
+    sender_item_id: UUID
+    created_at: datetime
+    amount: int
+    currency: str
+    receiver: str
+    state: str
+    transaction_status: str
+    status_label: str
+    error_message: str
+    settled_at: datetime | None
+
+
+_STATUS_LABELS = {
+    "SUCCESS": "Paid",
+    "PENDING": "Processing at PayPal",
+    "ONHOLD": "On hold at PayPal",
+    "UNCLAIMED": "Unclaimed: create or confirm your PayPal account with this email",
+    "FAILED": "Failed: money back in your balance",
+    "RETURNED": "Returned: money back in your balance",
+    "BLOCKED": "Blocked by PayPal: money back in your balance",
+    "REFUNDED": "Refunded: money back in your balance",
+    "REVERSED": "Reversed: money back in your balance",
+    "DENIED": "Denied by PayPal: money back in your balance",
+}
+
+
+def _item_view(item: PayoutItem) -> PayoutItemView:
+    label = _STATUS_LABELS.get(item.transaction_status) or (
+        "Sending to PayPal" if item.state == PayoutItem.State.IN_FLIGHT else item.state
+    )
+    return PayoutItemView(
+        id=item.id,
+        sender_item_id=item.sender_item_id,
+        created_at=item.created_at,
+        amount=item.amount,
+        currency=item.currency,
+        receiver=item.receiver,
+        state=item.state,
+        transaction_status=item.transaction_status,
+        status_label=label,
+        error_message=item.error_message,
+        settled_at=item.settled_at,
+    )
+
+
+def list_payouts(*, affiliate_id: UUID, limit: int = 100) -> list[PayoutItemView]:
+    """The affiliate's payouts, newest first."""
+    rows = PayoutItem.objects.filter(affiliate_id=affiliate_id).order_by("-created_at")[:limit]
+    return [_item_view(item) for item in rows]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    affiliate_id: UUID
+    affiliate_email: str
+    paypal_email: str
+    currency: str
+    amount: int
+    withdrawal_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutPreview:
+    minimum: int
+    lines: tuple[PreviewLine, ...]
+    totals: dict[str, int]  # per currency
+
+
+def _eligible_lines(minimum: int) -> list[PreviewLine]:
+    totals = [t for t in ledger_api.list_available_totals() if t.amount >= minimum]
+    ids = sorted({t.affiliate_id for t in totals})
+    accounts: dict[UUID, PayPalAccount] = {}
+    for start in range(0, len(ids), 2000):
+        for account in PayPalAccount.objects.filter(
+            user_id__in=ids[start : start + 2000], confirmed_at__isnull=False
+        ).select_related("user"):
+            if _affiliate_in_good_standing(account.user):
+                accounts[account.user_id] = account
+    lines = []
+    for total in totals:
+        account = accounts.get(total.affiliate_id)
+        if account is None:
+            continue
+        lines.append(
+            PreviewLine(
+                affiliate_id=total.affiliate_id,
+                affiliate_email=account.user.email,
+                paypal_email=account.email,
+                currency=total.currency,
+                amount=total.amount,
+                withdrawal_requested=account.withdrawal_requested_at is not None,
+            )
+        )
+    return lines
+
+
+def _totals(pairs: list[tuple[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for currency, amount in pairs:
+        totals[currency] = totals.get(currency, 0) + amount
+    return dict(sorted(totals.items()))
+
+
+def preview_payout_run(*, minimum: int | None = None) -> PayoutPreview:
+    """Who a run would pay now, how much, and the total per currency. Writes nothing."""
+    minimum = _minimum(minimum)
+    lines = _eligible_lines(minimum)
+    return PayoutPreview(
+        minimum=minimum,
+        lines=tuple(lines),
+        totals=_totals([(line.currency, line.amount) for line in lines]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: UUID | None
+    items: int
+    totals: dict[str, int]
+    batches: dict[str, str] = field(default_factory=dict)  # sender_batch_id -> status
+    resumed: dict[str, str] = field(default_factory=dict)  # earlier batches finished now
+
+
+def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID | None:
+    """One transaction: the batch, its items and their ledger claims (or nothing)."""
+    with transaction.atomic():
+        batch = PayoutBatch.objects.create(run=run)
+        created = 0
+        for line in lines:
+            account = PayPalAccount.objects.filter(
+                user_id=line.affiliate_id, confirmed_at__isnull=False
+            ).first()
+            if account is None:  # changed since the list was read
+                continue
+            item_id = uuid7()
+            amount = ledger_api.claim_payable_entries(
+                affiliate_id=line.affiliate_id,
+                currency=line.currency,
+                payout_item_id=item_id,
+                minimum=minimum,
+            )
+            if amount <= 0:  # below the minimum now, or another run holds the rows
+                continue
+            PayoutItem.objects.create(
+                id=item_id,
+                batch=batch,
+                affiliate_id=line.affiliate_id,
+                amount=amount,
+                currency=line.currency,
+                receiver=account.email,
+            )
+            created += 1
+        if created == 0:
+            batch.delete()
+            return None
+        PayPalAccount.objects.filter(
+            user_id__in={line.affiliate_id for line in lines},
+            withdrawal_requested_at__isnull=False,
+        ).update(withdrawal_requested_at=None)
+        return batch.id
+
+
+def claim_payout_run(
+    *,
+    source: str,
+    started_by_id: UUID | None = None,
+    minimum: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[UUID | None, list[UUID]]:
+    """Create a run and claim every eligible affiliate's money into committed batches of at
+    most 15,000 items, without calling PayPal. Returns (run id, batch ids)."""
+    minimum = _minimum(minimum)
+    lines = _eligible_lines(minimum)
+    if not lines:
+        return None, []
+    run = PayoutRun.objects.create(source=source, started_by_id=started_by_id, minimum=minimum)
+    batch_ids = []
+    chunks = [lines[i : i + MAX_BATCH_ITEMS] for i in range(0, len(lines), MAX_BATCH_ITEMS)]
+    for done, chunk in enumerate(chunks, start=1):
+        batch_id = _claim_batch(run, chunk, minimum)
+        if batch_id is not None:
+            batch_ids.append(batch_id)
+        if progress:
+            progress(done, len(chunks))
+    items = PayoutItem.objects.filter(batch__run=run)
+    totals = _totals(list(items.values_list("currency", "amount")))
+    PayoutRun.objects.filter(pk=run.pk).update(item_count=items.count(), totals=totals)
+    return run.id, batch_ids
+
+
+def run_payouts(
+    *,
+    source: str,
+    started_by_id: UUID | None = None,
+    minimum: int | None = None,
+    client: paypal.PayPalClient | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Pay everyone eligible: finish batches an earlier run left unsent, claim, then submit."""
+    resumed = resume_unsent_batches(client=client)
+    run_id, batch_ids = claim_payout_run(
+        source=source, started_by_id=started_by_id, minimum=minimum
+    )
+    statuses = {}
+    for done, batch_id in enumerate(batch_ids, start=1):
+        status = submit_batch(batch_id=batch_id, client=client)
+        sender = PayoutBatch.objects.filter(pk=batch_id).values_list("sender_batch_id", flat=True)
+        statuses[str(sender.first())] = status
+        if progress:
+            progress(done, len(batch_ids))
+    if run_id is None:
+        return RunSummary(run_id=None, items=0, totals={}, batches={}, resumed=resumed)
+    PayoutRun.objects.filter(pk=run_id).update(finished_at=timezone.now())
+    run = PayoutRun.objects.get(pk=run_id)
+    return RunSummary(
+        run_id=run.id,
+        items=run.item_count,
+        totals=dict(run.totals),
+        batches=statuses,
+        resumed=resumed,
+    )
+
+
+# --------------------------------------------------------------------------- submission
+
+
+def _client(client: paypal.PayPalClient | None) -> paypal.PayPalClient:
+    return client if client is not None else paypal.get_client()
+
+
+def _paypal_items(batch_id: UUID) -> list[paypal.PayoutItem]:
+    return [
+        paypal.PayoutItem(
+            sender_item_id=str(item.sender_item_id),
+            receiver=item.receiver,
+            amount_minor=item.amount,
+            currency=item.currency,
+            note=ITEM_NOTE,
+        )
+        for item in PayoutItem.objects.filter(batch_id=batch_id).order_by("id")
+    ]
+
+
+def _record_error(batch_id: UUID, error: Exception) -> None:
+    PayoutBatch.objects.filter(pk=batch_id).update(
+        last_error=f"{type(error).__name__}: {error}"[:2000], updated_at=timezone.now()
+    )
+
+
+def submit_batch(*, batch_id: UUID, client: paypal.PayPalClient | None = None) -> str:
+    """Hand a committed batch to PayPal, or find out that PayPal already has it.
+
+    Always sends the batch's own sender_batch_id (PayPal answers a repeat with a duplicate
+    error, read as "PayPal has it"). An unknown outcome leaves it "submitting" for the next try.
+    """
+    with transaction.atomic():
+        batch = PayoutBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            return "missing"
+        if batch.status not in (PayoutBatch.Status.CREATED, PayoutBatch.Status.SUBMITTING):
+            return batch.status
+        batch.status = PayoutBatch.Status.SUBMITTING
+        batch.attempts += 1
+        batch.save(update_fields=["status", "attempts", "updated_at"])
+    items = _paypal_items(batch_id)
+    try:
+        lookup = _client(client).resolve_batch(
+            sender_batch_id=str(batch.sender_batch_id),
+            items=items,
+            email_subject=EMAIL_SUBJECT,
+            email_message=EMAIL_MESSAGE,
+        )
+    except paypal.PayPalValidationError as exc:
+        # PayPal refused the request as invalid: nothing was created, so the money comes back.
+        logger.error("paypal refused batch %s: %s", batch.sender_batch_id, exc)
+        _reject_batch(batch_id, exc)
+        return PayoutBatch.Status.REJECTED
+    except paypal.PayPalError as exc:  # unavailable, auth, unexpected: outcome unknown, retry
+        logger.warning("paypal batch %s not confirmed yet: %s", batch.sender_batch_id, exc)
+        _record_error(batch_id, exc)
+        return PayoutBatch.Status.SUBMITTING
+    now = timezone.now()
+    with transaction.atomic():
+        batch = PayoutBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.status == PayoutBatch.Status.SUBMITTING:
+            batch.status = PayoutBatch.Status.SUBMITTED
+            batch.submitted_at = now
+            batch.last_error = ""
+        batch.payout_batch_id = batch.payout_batch_id or lookup.payout_batch_id
+        if lookup.created_now is not None:
+            batch.batch_status = lookup.created_now.batch_status
+        batch.save()
+        return batch.status
+
+
+def _reject_batch(batch_id: UUID, error: Exception) -> None:
+    with transaction.atomic():
+        batch = PayoutBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.status != PayoutBatch.Status.SUBMITTING:
+            return
+        batch.status = PayoutBatch.Status.REJECTED
+        batch.last_error = f"{type(error).__name__}: {error}"[:2000]
+        batch.completed_at = timezone.now()
+        batch.save()
+        for item in batch.items.select_for_update().filter(state=PayoutItem.State.IN_FLIGHT):
+            item.error_name = "REJECTED"
+            item.error_message = "PayPal refused the payout request."
+            _return_money(item, "DENIED", reason="PayPal refused the payout request")
+            item.save()
+
+
+def resume_unsent_batches(*, client: paypal.PayPalClient | None = None) -> dict[str, str]:
+    """Re-send (with their own ids) batches left created or submitting; returns new statuses."""
+    return {
+        str(batch.sender_batch_id): submit_batch(batch_id=batch.id, client=client)
+        for batch in PayoutBatch.objects.filter(
+            status__in=[PayoutBatch.Status.CREATED, PayoutBatch.Status.SUBMITTING]
+        ).order_by("created_at")
+    }
+
+
+# --------------------------------------------------------------------------- settlement
+
+_REASONS = {
+    "FAILED": "PayPal could not deliver it",
+    "RETURNED": "it was not claimed within 30 days and came back",
+    "BLOCKED": "PayPal blocked it",
+    "REFUNDED": "it was refunded",
+    "REVERSED": "PayPal reversed it",
+    "DENIED": "PayPal denied it",
+}
+
+
+def _notify_sent(item: PayoutItem) -> None:
+    amount = _fmt(item.amount, item.currency)
+    notifications_api.notify(
+        user_id=item.affiliate_id,
+        kind="payout.sent",
+        title=f"Payout sent: {amount}",
+        body=f"{amount} was paid to your PayPal account {item.receiver}.",
+        data={
+            "payout_item_id": str(item.id),
+            "amount": item.amount,
+            "currency": item.currency,
+            "receiver": item.receiver,
+        },
+        dedupe_key=f"payout.sent:{item.id}",
+    )
+
+
+def _return_money(item: PayoutItem, status: str, *, reason: str | None = None) -> None:
+    """Money back to payable (ledger rows), item returned, affiliate told why."""
+    why = reason or _REASONS.get(status, f"PayPal reported {status}")
+    detail = f" PayPal said: {item.error_message}" if item.error_message else ""
+    ledger_api.release_payout_item(payout_item_id=item.id, note=f"payout {status.lower()}: {why}")
+    item.state = PayoutItem.State.RETURNED
+    item.settled_at = timezone.now()
+    amount = _fmt(item.amount, item.currency)
+    notifications_api.notify(
+        user_id=item.affiliate_id,
+        kind="payout.failed",
+        title=f"Payout of {amount} came back",
+        body=(
+            f"Your payout of {amount} to {item.receiver} was not completed: {why}.{detail} "
+            "The money is back in your balance and goes out with the next payout; "
+            "check that your PayPal email is right and can receive payments."
+        ),
+        data={
+            "payout_item_id": str(item.id),
+            "amount": item.amount,
+            "currency": item.currency,
+            "status": status,
+            "reason": why,
+            "error": item.error_message,
+        },
+        dedupe_key=f"payout.failed:{item.id}",
+    )
+
+
+def _find_item(result: paypal.ItemResult) -> PayoutItem | None:
+    rows = PayoutItem.objects.select_for_update()
+    if result.payout_item_id:
+        found = rows.filter(payout_item_id=result.payout_item_id).first()
+        if found is not None:
+            return found
+    try:
+        sender_item_id = UUID(str(result.sender_item_id))
+    except ValueError:
+        return None
+    return rows.filter(sender_item_id=sender_item_id).first()
+
+
+def apply_item_result(*, result: paypal.ItemResult, now: datetime | None = None) -> str:
+    """Apply what PayPal reports for one item (webhook or poll); returns what it did.
+
+    SUCCESS pays (ledger payout_sent, "payout.sent"); FAILED, RETURNED, BLOCKED, DENIED, and
+    REFUNDED/REVERSED (also after SUCCESS) bring the money back (ledger payout_return,
+    "payout.failed"); PENDING, ONHOLD and UNCLAIMED wait. Replays change nothing.
+    """
+    now = now or timezone.now()
+    status = (result.transaction_status or "").upper()
+    with transaction.atomic():
+        item = _find_item(result)
+        if item is None:
+            return "unknown_item"
+        if result.payout_item_id and not item.payout_item_id:
+            item.payout_item_id = result.payout_item_id
+        if result.amount_minor != item.amount or result.currency != item.currency:
+            logger.error("paypal item %s amount differs from ours", item.sender_item_id)
+        outcome = "waiting"
+        if item.state == PayoutItem.State.RETURNED:
+            outcome = "already_returned"
+        elif item.state == PayoutItem.State.PAID and status not in (ITEM_REFUNDED, ITEM_REVERSED):
+            outcome = "already_paid"
+        else:
+            item.transaction_status = status
+            if result.transaction_id:
+                item.transaction_id = result.transaction_id[:64]
+            if result.error is not None:
+                item.error_name = result.error.name[:128]
+                item.error_message = result.error.message
+            if status == ITEM_SUCCESS:
+                ledger_api.settle_payout_item(payout_item_id=item.id, note="PayPal paid the payout")
+                item.state = PayoutItem.State.PAID
+                item.settled_at = now
+                _notify_sent(item)
+                outcome = "paid"
+            elif status in ITEM_MONEY_BACK_STATUSES:
+                _return_money(item, status)
+                outcome = "returned"
+            elif status == ITEM_UNCLAIMED and item.unclaimed_since is None:
+                item.unclaimed_since = now
+        item.save()
+        _complete_batch_if_settled(item.batch_id, now)
+        return outcome
+
+
+def _complete_batch_if_settled(batch_id: UUID, now: datetime) -> None:
+    if PayoutItem.objects.filter(batch_id=batch_id, state=PayoutItem.State.IN_FLIGHT).exists():
+        return
+    PayoutBatch.objects.filter(pk=batch_id, status=PayoutBatch.Status.SUBMITTED).update(
+        status=PayoutBatch.Status.COMPLETED, completed_at=now, updated_at=now
+    )
+
+
+def sync_batch(
+    *, batch_id: UUID, client: paypal.PayPalClient | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """Poll one submitted batch and apply every item's status; returns outcome counts."""
+    now = now or timezone.now()
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    counts: dict[str, int] = {}
+    if batch is None or not batch.payout_batch_id:
+        return counts
+    try:
+        result = _client(client).get_batch(batch.payout_batch_id)
+    except paypal.PayPalError as exc:
+        _record_error(batch.id, exc)
+        return counts
+    PayoutBatch.objects.filter(pk=batch.id).update(
+        batch_status=result.batch_status, last_polled_at=now, updated_at=now
+    )
+    for item_result in result.items:
+        outcome = apply_item_result(result=item_result, now=now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def cancel_expired_unclaimed(
+    *, client: paypal.PayPalClient | None = None, now: datetime | None = None
+) -> int:
+    """Items unclaimed for 30 days: cancel at PayPal (they become RETURNED), money back."""
+    now = now or timezone.now()
+    due = PayoutItem.objects.filter(
+        state=PayoutItem.State.IN_FLIGHT,
+        transaction_status=ITEM_UNCLAIMED,
+        unclaimed_since__lte=now - timedelta(days=UNCLAIMED_DAYS),
+        payout_item_id__isnull=False,
+    ).values_list("payout_item_id", flat=True)
+    done = 0
+    for payout_item_id in list(due):
+        try:
+            result = _client(client).cancel_unclaimed_item(payout_item_id)
+        except paypal.PayPalError as exc:
+            logger.warning("cancelling unclaimed item %s failed: %s", payout_item_id, exc)
+            continue
+        if apply_item_result(result=result, now=now) == "returned":
+            done += 1
+    return done
+
+
+def sync_open_batches(
+    *, client: paypal.PayPalClient | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """The scheduled catch-up: re-send unsent batches, poll submitted ones, cancel items
+    unclaimed for 30 days. Returns outcome counts."""
+    resume_unsent_batches(client=client)
+    counts: dict[str, int] = {}
+    for batch_id in PayoutBatch.objects.filter(status=PayoutBatch.Status.SUBMITTED).values_list(
+        "id", flat=True
+    ):
+        for outcome, n in sync_batch(batch_id=batch_id, client=client, now=now).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    counts["cancelled_unclaimed"] = cancel_expired_unclaimed(client=client, now=now)
+    return counts
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class WebhookRejected(Exception):
+    """The delivery is not a genuine PayPal event (or cannot be read); nothing was stored."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class WebhookUnverifiable(Exception):
+    """PayPal could not be asked right now: answer 503 so PayPal delivers again later."""
+
+
+def handle_paypal_webhook(
+    *, headers: Mapping[str, str], body: bytes, client: paypal.PayPalClient | None = None
+) -> str:
+    """Verify a webhook delivery with PayPal, store it once (unique event id), apply it."""
+    webhook_id = settings.PAYPAL_WEBHOOK_ID
+    if not webhook_id:
+        raise WebhookRejected("not_configured", "PayPal webhooks are not configured.")
+    if b"\x00" in body or len(body) > 1_000_000:
+        raise WebhookRejected("bad_body", "The body is not a PayPal event.")
+    try:
+        verified = _client(client).verify_webhook_signature(
+            headers=headers, event_body=body, webhook_id=webhook_id
+        )
+    except UnicodeDecodeError:
+        raise WebhookRejected("bad_body", "The body is not a PayPal event.")
+    except paypal.PayPalValidationError:
+        verified = False
+    except paypal.PayPalError as exc:
+        raise WebhookUnverifiable(str(exc))
+    if not verified:
+        raise WebhookRejected("bad_signature", "The webhook signature could not be verified.")
+    event = json.loads(body)
+    event_id = str(event.get("id") or "")
+    event_type = str(event.get("event_type") or "")
+    if not event_id or len(event_id) > 128 or len(event_type) > 64:
+        raise WebhookRejected("bad_body", "The event has no usable id or type.")
+    try:
+        with transaction.atomic():
+            row = PayPalWebhookEvent.objects.create(
+                event_id=event_id, event_type=event_type, payload=event
+            )
+    except IntegrityError:
+        return "duplicate"
+    try:
+        outcome = _apply_event(event)
+    except Exception as exc:  # stored: the poll settles the item anyway; the admin sees why
+        logger.exception("applying paypal event %s failed", event_id)
+        PayPalWebhookEvent.objects.filter(pk=row.pk).update(
+            outcome=f"error: {type(exc).__name__}"[:64]
+        )
+        return "stored"
+    PayPalWebhookEvent.objects.filter(pk=row.pk).update(
+        outcome=outcome[:64], processed_at=timezone.now()
+    )
+    return outcome
+
+
+def _apply_event(event: dict[str, Any]) -> str:
+    event_type = str(event.get("event_type") or "")
+    resource = event.get("resource")
+    if not isinstance(resource, dict):
+        return "ignored"
+    if event_type.startswith("PAYMENT.PAYOUTS-ITEM."):
+        try:
+            result = paypal.ItemResult.from_api(resource)
+        except (KeyError, TypeError, ValueError):
+            return "unreadable_item"
+        return apply_item_result(result=result)
+    if event_type.startswith("PAYMENT.PAYOUTSBATCH."):
+        header = resource.get("batch_header") or {}
+        sender = (header.get("sender_batch_header") or {}).get("sender_batch_id")
+        try:
+            sender_batch_id = UUID(str(sender))
+        except ValueError:
+            return "unknown_batch"
+        with transaction.atomic():
+            batch = (
+                PayoutBatch.objects.select_for_update()
+                .filter(sender_batch_id=sender_batch_id)
+                .first()
+            )
+            if batch is None:
+                return "unknown_batch"
+            batch.payout_batch_id = batch.payout_batch_id or str(header.get("payout_batch_id"))[:64]
+            batch.batch_status = str(header.get("batch_status") or batch.batch_status)[:16]
+            if batch.status == PayoutBatch.Status.SUBMITTING:
+                batch.status = PayoutBatch.Status.SUBMITTED  # PayPal has it
+                batch.submitted_at = timezone.now()
+            batch.save()
+        return "batch_updated"
+    return "ignored"
