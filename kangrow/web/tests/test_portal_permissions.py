@@ -20,7 +20,8 @@ NOT_FOUND = 404
 
 
 def _row(anonymous, unverified, unapproved, approved, another, staff):  # type: ignore[no-untyped-def]
-    return dict(zip(PEOPLE, (anonymous, unverified, unapproved, approved, another, staff)))
+    answers = (anonymous, unverified, unapproved, approved, another, staff)
+    return dict(zip(PEOPLE, answers, strict=True))
 
 
 READ_ANYONE = _row(LOGIN, OK, OK, OK, OK, OK)
