@@ -9,6 +9,7 @@ urlpatterns = [
     path("webhooks/stripe/", include("kangrow.web.webhooks.urls")),
     path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
+    path("", include("kangrow.web.payouts.urls")),
     path("", include("kangrow.web.portal.urls")),
     path("", include("kangrow.web.dashboard.urls")),
 ]
