@@ -8,7 +8,8 @@ from kangrow.onboarding.models import BriefRead, OnboardingProgress
 from kangrow.payouts import api as payouts
 from kangrow.programs import api as programs
 from kangrow.tracking import api as tracking
-from kangrow.web.tests.portal_fixtures import make_person, make_programs
+from kangrow.accounts.tests.helpers import make_user
+from kangrow.programs.tests.factories import make_app, make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,13 @@ def _clean_cache():
 
 @pytest.fixture
 def jane():
-    make_programs()
-    return make_person("approved")
+    programs.update_company_profile(name="Acme Software", mission="Calm.", goals="Grow.")
+    make_app("invoicepro", name="InvoicePro")
+    make_app("taskflow", name="TaskFlow")
+    make_campaign("launch", app_slug="invoicepro", commission_bps=3000)
+    make_campaign("vip", app_slug="invoicepro", commission_bps=4000, visibility="approval")
+    make_campaign("flow", app_slug="taskflow", commission_bps=3500)
+    return make_user("jane@example.com", first_name="Jane")
 
 
 def _done(user) -> dict[str, bool]:  # type: ignore[no-untyped-def]
