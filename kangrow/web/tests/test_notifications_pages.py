@@ -194,3 +194,10 @@ def test_nul_in_a_preferences_post_is_harmless(jane):
     response = client_for(jane).post("/notifications/preferences", {"payout.sent": "on\x00"})
     assert response.status_code == 302
     assert notifications_api.wants_email(user_id=jane.id, kind="payout.sent") is True
+
+
+def test_anonymous_pages_have_no_badge_and_no_count_query(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = Client().get("/accounts/log-in")
+    assert response.status_code == 200
+    assert "unread-badge" not in response.content.decode()
