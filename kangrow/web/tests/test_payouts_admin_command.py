@@ -1,0 +1,132 @@
+"""Payout runs from /admin (preview, then confirm), from `manage.py run_payouts`, and the demo."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kangrow.accounts.models import User
+from kangrow.integrations.paypal.fake import FakePayPal
+from kangrow.ledger import api as ledger_api
+from kangrow.payouts import api
+from kangrow.payouts.models import PayoutBatch, PayoutItem, PayoutRun
+from kangrow.payouts.tests.helpers import affiliate, earn, world
+from kangrow.web.admin.testing import current_code, log_in
+
+pytestmark = pytest.mark.django_db
+
+RUN = "/admin/payouts/payoutrun/run/"
+
+
+@pytest.fixture
+def fake(settings):
+    with FakePayPal(hang_seconds=1.0, deliver_webhooks=False) as server:
+        settings.PAYPAL_API_BASE = server.base_url
+        settings.PAYPAL_CLIENT_ID = server.client_id
+        settings.PAYPAL_CLIENT_SECRET = server.client_secret
+        yield server
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    log_in(client, staff)
+    client.post("/admin/login/", {"otp_token": current_code(device)})
+    client.staff = staff
+    return client
+
+
+def two_affiliates():
+    w = world()
+    jane = affiliate(w, "jane@example.com")
+    bob = affiliate(w, "bob@example.com")
+    earn(w, jane, 12345)
+    earn(w, bob, 10000)
+    earn(w, bob, 5000, currency="EUR")  # below the minimum: not in the run
+    return jane, bob
+
+
+def test_admin_preview_shows_who_how_much_and_totals_then_confirm_pays(staff_client, fake):
+    two_affiliates()
+    body = staff_client.get(RUN).content.decode()
+    assert "jane@example.com" in body and "123.45 USD" in body
+    assert "bob@example.com" in body and "100.00 USD" in body
+    assert "<strong>Total:</strong> 223.45 USD (2 payouts)" in body
+    assert "50.00 EUR" not in body
+    assert PayoutRun.objects.count() == 0  # the preview writes nothing
+    response = staff_client.post(RUN)
+    assert response.status_code == 302
+    run = PayoutRun.objects.get()
+    assert (run.source, run.started_by_id, run.item_count, run.totals) == (
+        "admin",
+        staff_client.staff.id,
+        2,
+        {"USD": 22345},
+    )
+    assert PayoutBatch.objects.get().status == "submitted"
+    assert len(fake.batches) == 1
+
+
+def test_affiliate_cannot_reach_the_run_view(client, fake):
+    jane, _ = two_affiliates()
+    log_in(client, jane)
+    for response in (client.get(RUN), client.post(RUN)):
+        assert (response.status_code, response["Location"]) == (302, f"/admin/login/?next={RUN}")
+    assert PayoutRun.objects.count() == 0 and fake.requests == []
+
+
+def test_anonymous_is_sent_to_log_in(client):
+    response = client.post(RUN)
+    assert response.status_code == 302
+    assert PayoutRun.objects.count() == 0
+
+
+def test_run_payouts_command_prints_a_summary_and_is_safe_to_repeat(fake):
+    jane, bob = two_affiliates()
+    out = StringIO()
+    call_command("run_payouts", stdout=out)
+    run = PayoutRun.objects.get()
+    assert f"Payout run {run.id}: 2 item(s), 223.45 USD." in out.getvalue()
+    assert "batch " in out.getvalue() and ": submitted" in out.getvalue()
+    # settle at PayPal, then a second run with --sync pays nobody twice
+    fake.settle(PayoutBatch.objects.get().payout_batch_id)
+    out = StringIO()
+    call_command("run_payouts", "--sync", stdout=out)
+    assert "Nobody is eligible for a payout now." in out.getvalue()
+    assert "Synced with PayPal: cancelled_unclaimed 0, paid 2" in out.getvalue()
+    assert PayoutItem.objects.count() == 2
+    assert [b.paid for b in ledger_api.get_balances(affiliate_id=jane.id)] == [12345]
+
+
+def test_run_payouts_preview_changes_nothing():
+    two_affiliates()
+    out = StringIO()
+    call_command("run_payouts", "--preview", stdout=out)
+    assert "Would pay 2 item(s): 223.45 USD." in out.getvalue()
+    assert PayoutRun.objects.count() == 0
+
+
+def test_run_payouts_without_paypal_credentials_fails_clearly(settings):
+    settings.PAYPAL_CLIENT_ID = ""
+    with pytest.raises(Exception) as exc:
+        call_command("run_payouts", stdout=StringIO())
+    assert "PayPal is not configured" in str(exc.value)
+    assert PayoutRun.objects.count() == 0
+
+
+def test_demo_gives_the_demo_affiliate_a_paypal_email_and_one_payout():
+    call_command("demo", stdout=StringIO())
+    call_command("demo", stdout=StringIO())
+    user = User.objects.get(email="affiliate@kangrow.local")
+    paypal_view = api.get_paypal_email(user_id=user.id)
+    assert (paypal_view.email, paypal_view.confirmed) == ("affiliate-paypal@kangrow.local", True)
+    item = PayoutItem.objects.get(affiliate_id=user.id)
+    assert (item.state, item.transaction_status) == ("paid", "SUCCESS")
+    balance = next(
+        b for b in ledger_api.get_balances(affiliate_id=user.id) if b.currency == item.currency
+    )
+    assert balance.paid == item.amount and balance.in_payout == 0
