@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -107,6 +107,13 @@ def test_a_click_and_a_signed_paid_invoice_show_on_the_dashboard(page):
     expect(page).to_have_url(re.compile(r"period=7"))
     expect(metric(page, "Clicks")).to_have_text("1")
     expect(page.locator(".chart canvas")).to_have_count(2)
+    # and typing a first day makes the period custom: a day before today has no activity yet
+    yesterday = (datetime.now(tz=UTC).date() - timedelta(days=1)).isoformat()
+    page.get_by_label("To", exact=True).fill(yesterday)
+    expect(page.get_by_label("Period", exact=True)).to_have_value("custom")
+    page.get_by_label("From", exact=True).fill(yesterday)
+    expect(metric(page, "Clicks")).to_have_text("0")
+    expect(page).to_have_url(re.compile(rf"period=custom&start={yesterday}&end={yesterday}"))
     assert errors == []
 
 

@@ -22,6 +22,22 @@
     });
   }
 
+  // The period filter: typing a date means a custom period; a shortcut clears the dates.
+  // Capture phase, so the fields are consistent before HTMX sends the form on "change".
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    var period = document.getElementById("id_period");
+    if (!period || !target || !target.id) { return; }
+    if ((target.id === "id_start" || target.id === "id_end") && target.value) {
+      period.value = "custom";
+    } else if (target === period && period.value !== "custom") {
+      ["id_start", "id_end"].forEach(function (id) {
+        var field = document.getElementById(id);
+        if (field) { field.value = ""; }
+      });
+    }
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSettle", function (event) { draw(event.target); });
 })();
