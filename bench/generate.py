@@ -13,8 +13,10 @@ row per event, and ledger rows consistent with the commissions, so every balance
   - each commission has one `commission` ledger row of +amount;
   - a refund inside the hold period adds a `refund_reversal` row (-amount), a later one a
     `clawback` row; each has its `invoice.refunded` payment event;
-  - commissions paid out are `paid`, and each affiliate's monthly payout is one `payout` row of
-    minus what it paid (the payouts context's own tables are left empty).
+  - commissions paid out are `paid`, their rows claimed by that month's payout item; each item
+    has its `payout` (-amount) and `payout_sent` (+amount) rows, and the payouts context has the
+    matching completed runs, batches, paid items and confirmed PayPal accounts (historic monthly
+    payouts ignore the $100 minimum).
 Random but reproducible: the same --seed gives the same rows (ids and secrets aside).
 """
 
@@ -404,7 +406,7 @@ def generate(
     # Customer lifetime in months, tuned so the referrals pay about the wanted commissions.
     mean_life = _tune_lifetime(want, ref_days, camp_rows, rng)
     paid_cutoff = now - timedelta(days=45)  # commissions payable before this were paid out
-    payouts: dict[tuple[int, str], int] = defaultdict(int)  # (affiliate, yyyy-mm) -> cents
+    payouts: dict[tuple[int, str], list] = {}  # (affiliate, yyyy-mm) -> [item id, cents]
     bar = Progress("referrals", want["referrals"], enabled=progress)
     conns = [psycopg.connect(**params) for _ in range(4)]
     try:
@@ -463,16 +465,17 @@ def generate(
                     )  # fmt: skip
                 rn += 1
             bar.advance(n)
-        # Monthly payouts: one negative `payout` row per affiliate and month paid.
-        for (aff, month), cents in payouts.items():
-            t = datetime.strptime(month + "-05", "%Y-%m-%d").replace(tzinfo=UTC)
-            cp_led.write_row(led_t.row({
-                "id": uuid7_at(_ms(t), rng), "affiliate_id": aff_ids[aff], "kind": "payout",
-                "amount": -cents, "currency": "USD", "commission_id": None, "basis_amount": 0,
-                "event_id": None, "reference": f"bench-payout-{month}",
-                "note": f"bench payout {month}", "created_at": t,
-            }))  # fmt: skip
-            counts.ledger_entries += 1
+        # Monthly payouts, settled: per item a `payout` row (-amount) and a `payout_sent` row.
+        for (aff, month), (item_id, cents) in payouts.items():
+            t = _payout_day(month)
+            for kind, sign, at in (("payout", -1, t), ("payout_sent", 1, t + timedelta(hours=2))):
+                cp_led.write_row(led_t.row({
+                    "id": uuid7_at(_ms(at), rng), "affiliate_id": aff_ids[aff], "kind": kind,
+                    "amount": sign * cents, "currency": "USD", "commission_id": None,
+                    "basis_amount": 0, "event_id": None, "reference": f"payout item {item_id}",
+                    "note": f"payout {month}", "created_at": at, "payout_item_id": item_id,
+                }))  # fmt: skip
+                counts.ledger_entries += 1
         for c in copies:
             c.__exit__(None, None, None)
         # Foreign keys are checked at commit (Django makes them DEFERRABLE INITIALLY DEFERRED):
@@ -484,11 +487,81 @@ def generate(
             c.close()
     bar.close()
     counts.referrals = want["referrals"]
-    counts.extra["payout_rows"] = len(payouts)
+    counts.extra["payout_items"] = _write_payouts(params, payouts, aff_ids, rng, now)
     with connection.cursor() as cur:
         for table in ("clicks", "referrals", "payment_events", "commissions", "ledger_entries"):
             cur.execute(f'ANALYZE "{table}"')
     return counts.as_dict()
+
+
+def _payout_day(month: str) -> datetime:
+    return datetime.strptime(month + "-05 09:00", "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+
+
+def _write_payouts(params: dict, payouts: dict, aff_ids: list, rng: random.Random, now) -> int:
+    """The payouts context's history behind the ledger's payout rows: a confirmed PayPal
+    account per affiliate, and per month one completed run and batch with its paid items."""
+    import psycopg
+
+    from kangrow.payouts.models import PayoutBatch, PayoutItem, PayoutRun, PayPalAccount
+
+    acc_t, run_t, batch_t, item_t = (
+        Table(PayPalAccount), Table(PayoutRun), Table(PayoutBatch), Table(PayoutItem)
+    )  # fmt: skip
+    months = sorted({month for _aff, month in payouts})
+    by_month: dict[str, list] = defaultdict(list)
+    for (aff, month), (item_id, cents) in payouts.items():
+        by_month[month].append((aff, item_id, cents))
+    with psycopg.connect(**params) as conn, conn.cursor() as cur:
+        with cur.copy(acc_t.copy_sql()) as cp:
+            for n, uid in enumerate(aff_ids):
+                t = datetime.fromtimestamp((uid.int >> 80) / 1000, UTC)
+                cp.write_row(acc_t.row({
+                    "id": uuid7_at(_ms(t), rng), "created_at": t, "updated_at": t, "user_id": uid,
+                    "email": f"pp-affiliate{n:06d}@{EMAIL_DOMAIN}", "confirmed_at": t,
+                    "token_digest": None,
+                }))  # fmt: skip
+        runs, batches = {}, {}
+        with cur.copy(run_t.copy_sql()) as cp:
+            for month in months:
+                t = _payout_day(month)
+                runs[month] = uuid7_at(_ms(t), rng)
+                rows = by_month[month]
+                cp.write_row(run_t.row({
+                    "id": runs[month], "created_at": t, "updated_at": t, "source": "schedule",
+                    "minimum": 10000, "item_count": len(rows),
+                    "totals": json.dumps({"USD": sum(c for _a, _i, c in rows)}),
+                    "finished_at": t + timedelta(minutes=1),
+                }))  # fmt: skip
+        with cur.copy(batch_t.copy_sql()) as cp:
+            for month in months:
+                t = _payout_day(month)
+                batches[month] = uuid7_at(_ms(t), rng)
+                cp.write_row(batch_t.row({
+                    "id": batches[month], "created_at": t, "updated_at": t + timedelta(hours=2),
+                    "run_id": runs[month], "sender_batch_id": uuid7_at(_ms(t), rng),
+                    "payout_batch_id": f"BENCH{rng.getrandbits(40):010X}", "status": "completed",
+                    "batch_status": "SUCCESS", "attempts": 1, "last_error": "",
+                    "submitted_at": t, "last_polled_at": t + timedelta(hours=2),
+                    "completed_at": t + timedelta(hours=2),
+                }))  # fmt: skip
+        with cur.copy(item_t.copy_sql()) as cp:
+            for month in months:
+                t = _payout_day(month)
+                for aff, item_id, cents in by_month[month]:
+                    cp.write_row(item_t.row({
+                        "id": item_id, "created_at": t, "updated_at": t + timedelta(hours=2),
+                        "batch_id": batches[month], "sender_item_id": uuid7_at(_ms(t), rng),
+                        "affiliate_id": aff_ids[aff], "amount": cents, "currency": "USD",
+                        "receiver": f"pp-affiliate{aff:06d}@{EMAIL_DOMAIN}", "state": "paid",
+                        "transaction_status": "SUCCESS",
+                        "payout_item_id": f"BENCHI{rng.getrandbits(40):010X}",
+                        "transaction_id": f"BENCHT{rng.getrandbits(40):010X}",
+                        "error_name": "", "error_message": "", "unclaimed_since": None,
+                        "settled_at": t + timedelta(hours=2),
+                    }))  # fmt: skip
+        conn.commit()
+    return len(payouts)
 
 
 def _add_days(t: datetime, days: int) -> datetime:
@@ -548,23 +621,35 @@ def _invoices(
             "amount": amount, "paid_at": paid, "available_at": available, "status": status,
             "matured_at": available if status != "pending" else None, "event_id": event["id"],
         }))  # fmt: skip
+        roll = rng.random()
+        refund_at, kind = None, ""
+        if roll < 0.01:  # refunded in the hold period: reversed while pending
+            refund_at, kind = paid + timedelta(days=3), "refund_reversal"
+        elif roll < 0.015:  # refunded after the hold period: clawed back
+            refund_at, kind = available + timedelta(days=10), "clawback"
+        if refund_at is not None and refund_at >= now:
+            refund_at = None
+        # A paid commission's row was claimed by that month's payout item (a fully reversed one
+        # nets zero and was left alone; a later clawback waits for the next payout).
+        item_id = None
+        if status == "paid" and not (refund_at and kind == "refund_reversal"):
+            month = (available + timedelta(days=31)).strftime("%Y-%m")
+            item = payouts.get((e.affiliate, month))
+            if item is None:
+                item = payouts[(e.affiliate, month)] = [uuid7_at(_ms(available), rng), 0]
+            item[1] += amount
+            item_id = item[0]
         cp_led.write_row(led_t.row({
             "id": uuid7_at(_ms(paid), rng), "affiliate_id": aff_ids[e.affiliate],
             "kind": "commission", "amount": amount, "currency": "USD", "commission_id": cid,
             "basis_amount": plan, "event_id": event["id"], "reference": "",
             "note": f"{bps / 100:g} % of invoice {invoice}", "created_at": paid,
+            "payout_item_id": item_id,
         }))  # fmt: skip
         counts.payment_events += 1
         counts.commissions += 1
         counts.ledger_entries += 1
-        net = amount
-        roll = rng.random()
-        refund_at = None
-        if roll < 0.01:  # refunded in the hold period: reversed while pending
-            refund_at, kind = paid + timedelta(days=3), "refund_reversal"
-        elif roll < 0.015:  # refunded after the hold period: clawed back
-            refund_at, kind = available + timedelta(days=10), "clawback"
-        if refund_at is not None and refund_at < now:
+        if refund_at is not None:
             rdata = data | {"amount": plan}
             outcome = "refund_reversed" if kind == "refund_reversal" else "clawback"
             rev = _event(rng, app, "invoice.refunded", customer, invoice, rdata, refund_at, outcome)
@@ -574,14 +659,10 @@ def _invoices(
                 "kind": kind, "amount": -amount, "currency": "USD", "commission_id": cid,
                 "basis_amount": plan, "event_id": rev["id"], "reference": "",
                 "note": f"refund of {plan} on invoice {invoice}", "created_at": refund_at,
+                "payout_item_id": None,
             }))  # fmt: skip
             counts.payment_events += 1
             counts.ledger_entries += 1
-            if kind == "refund_reversal":
-                net = 0
-        if status == "paid" and net:
-            month = (available + timedelta(days=31)).strftime("%Y-%m")
-            payouts[(e.affiliate, month)] += net
 
 
 def _tune_lifetime(
@@ -590,8 +671,8 @@ def _tune_lifetime(
     """Mean customer lifetime (months) that makes referrals pay about `commissions` invoices."""
     target = want["commissions"] / max(want["referrals"], 1)
     sample_rng = random.Random(rng.random())
-    days = [d for d, n in enumerate(ref_days) for _ in range(min(n, 40))]
-    sample = [(DAYS - d, camps[sample_rng.randrange(len(camps))]) for d in days][:5000]
+    days = sample_rng.choices(range(DAYS), weights=[n + 1e-9 for n in ref_days], k=5000)
+    sample = [(DAYS - d, camps[sample_rng.randrange(len(camps))]) for d in days]
     draws = [sample_rng.random() for _ in sample]
 
     def mean_paid(mu: float) -> float:
