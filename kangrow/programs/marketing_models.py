@@ -5,6 +5,7 @@ Imported by models.py so Django registers them in the `programs` app; private to
 like every model (other parts go through `kangrow.programs.api`).
 """
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -127,6 +128,10 @@ class BannerTemplate(TimestampedModel):
                 condition=Q(size__in=list(BANNER_SIZES)), name="banner_templates_size_known"
             ),
         ]
+
+    def clean(self) -> None:
+        if self.campaign_id and self.app_id and self.campaign.app_id != self.app_id:
+            raise ValidationError({"campaign": "This campaign belongs to another app."})
 
     def __str__(self) -> str:
         return f"{self.name} ({self.size})"

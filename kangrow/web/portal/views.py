@@ -37,6 +37,12 @@ def _clean_slug(value: str | None) -> str | None:
     return value
 
 
+def _sentence(message: str) -> str:
+    """An api message ("this campaign is not open for joining") as a sentence people read."""
+    text = message.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "."
+
+
 def _own_enrollment(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
     e = programs.get_affiliate_enrollment(affiliate_id=request.user.pk, campaign_slug=slug)
     if e is None:
@@ -125,8 +131,9 @@ def catalog(request: HttpRequest) -> HttpResponse:
 
 def _card_response(request: HttpRequest, slug: str, error: str = "") -> HttpResponse:
     campaign = next(iter(programs.list_catalog(campaign_slug=slug)), None)
-    if campaign is None:
-        raise Http404("No such campaign")
+    if campaign is None:  # closed meanwhile: reload the catalog, with the reason on top
+        messages.error(request, _sentence(error or "this campaign is no longer open"))
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     enrollment = programs.get_affiliate_enrollment(affiliate_id=request.user.pk, campaign_slug=slug)
     card = presenters.campaign_card(campaign, enrollment, error=error)
     checklist_for(request, fresh=True)
@@ -143,7 +150,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
             raise Http404("No such campaign") from exc
         if request.htmx:
             return _card_response(request, slug, error=exc.message)
-        messages.error(request, exc.message[:1].upper() + exc.message[1:] + ".")
+        messages.error(request, _sentence(exc.message))
         return HttpResponseRedirect(reverse("portal:catalog"))
     if request.htmx:
         return _card_response(request, slug)

@@ -131,3 +131,14 @@ def test_a_left_enrollment_has_no_banner(two_affiliates):
     jane, _ = two_affiliates
     programs.leave_campaign(affiliate_id=jane.pk, campaign_slug="launch")
     assert client_for(jane).get("/campaigns/launch/banners/300x250.png").status_code == 404
+
+
+def test_a_template_cannot_pair_an_app_with_another_apps_campaign():
+    from django.core.exceptions import ValidationError
+
+    world = make_programs()
+    template = BannerTemplate(app=world["taskflow"], campaign=world["launch"], size="300x250")
+    template.name = "Wrong"
+    with pytest.raises(ValidationError) as error:
+        template.full_clean()
+    assert error.value.message_dict["campaign"] == ["This campaign belongs to another app."]

@@ -149,3 +149,16 @@ def test_catalog_queries_do_not_grow_with_the_number_of_campaigns(
     with django_assert_max_num_queries(12):
         response = client.get("/campaigns/")
     assert len(response.context["cards"]) == 15
+
+
+def test_joining_a_campaign_closed_meanwhile_reloads_the_catalog_with_the_reason(jane):
+    # given the campaign was paused after jane loaded the catalog
+    make_campaign("flow", app_slug="taskflow", commission_bps=3500, status="paused")
+    client = client_for(jane)
+    # when her HTMX join arrives
+    response = client.post("/campaigns/flow/join", **HTMX)
+    # then htmx is told to reload the page, the reason waits as a message, nothing is written
+    assert (response.status_code, response["HX-Refresh"]) == (204, "true")
+    assert Enrollment.objects.count() == 0
+    page = client.get("/campaigns/").content.decode()
+    assert "This campaign is not open for joining." in page
