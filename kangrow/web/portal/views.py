@@ -4,6 +4,8 @@ other slug is a 404). Errors are messages on the page, never a 500."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
 from django.http import (
     FileResponse,
@@ -13,7 +15,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -58,15 +60,31 @@ def _own_enrollment(request: HttpRequest, slug: str):  # type: ignore[no-untyped
 @login_required_page
 def onboarding(request: HttpRequest) -> HttpResponse:
     overview = onboarding_api.get_overview(user=request.user)
+    can_join = is_approved_affiliate(request.user)
+    checklist = checklist_for(request)
+    links = _checklist_links(can_join=can_join)
     return render(
         request,
         "portal/onboarding.html",
         {
             "overview": overview,
-            "checklist": checklist_for(request),
-            "can_join": is_approved_affiliate(request.user),
+            "checklist": checklist,
+            "items": [
+                (item, "" if item.done else links.get(item.key, "")) for item in checklist.items
+            ],
+            "can_join": can_join,
         },
     )
+
+
+def _checklist_links(*, can_join: bool) -> dict[str, str]:
+    """Where each open checklist item is done (pages of other areas when they are mounted)."""
+    links = {"profile": reverse("accounts:settings"), "briefs": "#briefs-title"}
+    with suppress(NoReverseMatch):  # the payouts pages may not be mounted
+        links["paypal"] = reverse("payouts:settings")
+    if can_join:
+        links["campaign"] = links["shared"] = reverse("portal:catalog")
+    return links
 
 
 @never_cache

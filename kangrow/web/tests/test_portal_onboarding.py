@@ -104,3 +104,12 @@ def test_onboarding_page_queries_stay_fixed(django_assert_max_num_queries):
     client.get("/onboarding/")
     with django_assert_max_num_queries(12):
         client.get("/onboarding/")
+
+
+def test_each_open_checklist_item_links_to_where_it_is_done():
+    html = client_for(make_person("approved")).get("/onboarding/").content.decode()
+    assert '<a href="/accounts/settings">Complete your profile' in html
+    assert '<a href="/payouts/settings">Set and confirm your PayPal email</a>' in html
+    assert '<a href="/campaigns/">Join your first campaign</a>' in html
+    assert '<a href="/campaigns/">Share your first link</a>' in html
+    assert '<a href="#briefs-title">Read the brief of every app you promote</a>' in html
