@@ -55,6 +55,21 @@ def _chart_data(stats: reports.AffiliateStats) -> dict[str, list[dict]]:
     return {"activity": activity, "money": money}
 
 
+def _daily_rows(stats: reports.AffiliateStats) -> list[dict]:
+    """The charts' figures as table rows (for screen readers and people who prefer numbers)."""
+    currencies = stats.currencies
+    return [
+        {
+            "day": d.day,
+            "clicks": d.clicks,
+            "signups": d.signups,
+            "cancellations": d.cancellations,
+            "money": [Money(d.commissions.get(c, 0), c) for c in currencies],
+        }
+        for d in stats.days
+    ]
+
+
 # --------------------------------------------------------------------------- dashboard
 
 
@@ -84,6 +99,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "stats": stats,
         "charts": _chart_data(stats) if stats else None,
+        "daily_rows": _daily_rows(stats) if stats else [],
         "choices": choices,
         "periods": PERIODS,
         "selected_campaign": str(form.data.get("campaign", "")),

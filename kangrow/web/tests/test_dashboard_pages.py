@@ -95,6 +95,17 @@ def test_dashboard_shows_the_affiliates_own_figures_for_the_period(w):
     assert 'id="chart-activity-data"' in html and 'id="chart-money-data"' in html
     assert '["2026-03-01", 3]' in html
     assert "InvoicePro · Launch" in html and "MailPilot · Mail" in html
+    # the charts' figures also as a table, one row per day
+    rows = [
+        (r["day"].day, r["clicks"], r["signups"], [m.format() for m in r["money"]])
+        for r in response.context["daily_rows"]
+    ]
+    assert rows[:3] == [
+        (1, 3, 0, ["0.00 EUR", "0.00 USD"]),
+        (2, 0, 1, ["0.00 EUR", "14.70 USD"]),
+        (3, 1, 1, ["6.00 EUR", "0.00 USD"]),
+    ]
+    assert len(rows) == 7
     # nothing of Bob's
     assert "9.90" not in html and "29.70" not in html
 
