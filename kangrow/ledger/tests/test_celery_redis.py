@@ -70,6 +70,11 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def _drop_broker_pools() -> None:
+    celery_app.close()
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_event_is_processed_by_a_real_worker_through_redis(redis_url):
@@ -105,6 +110,7 @@ def test_event_is_processed_by_a_real_worker_through_redis(redis_url):
     saved = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
     celery_app.conf.task_always_eager = False
     celery_app.conf.broker_url = redis_url
+    _drop_broker_pools()  # pools made earlier for memory:// would swallow the message
     try:
         # when a signed invoice with the affiliate's coupon is posted
         body = event_body(
@@ -130,7 +136,7 @@ def test_event_is_processed_by_a_real_worker_through_redis(redis_url):
         assert PaymentEvent.objects.get().status == "processed"
     finally:
         celery_app.conf.task_always_eager, celery_app.conf.broker_url = saved
-        celery_app.close()  # drop the producer pool bound to this Redis
+        _drop_broker_pools()
         worker.terminate()
         try:
             worker.wait(timeout=20)
