@@ -159,3 +159,42 @@ def test_withdrawal_request_is_refused_when_not_eligible_and_cleared_by_a_run():
     assert [line.withdrawal_requested for line in api.preview_payout_run().lines] == [True]
     api.claim_payout_run(source="command")
     assert api.get_paypal_email(user_id=jane.id).withdrawal_requested_at is None
+
+
+def test_a_run_chunks_into_batches_of_at_most_the_paypal_limit(monkeypatch):
+    # given five eligible affiliates and a batch limit of two items
+    w = world()
+    people = [affiliate(w, f"p{n}@example.com") for n in range(5)]
+    for n, person in enumerate(people):
+        earn(w, person, 10000 + n)
+    monkeypatch.setattr(api, "MAX_BATCH_ITEMS", 2)
+    # when the run claims
+    run_id, batch_ids = api.claim_payout_run(source="command")
+    # then three batches of 2, 2 and 1 items hold every affiliate once, to the cent
+    sizes = [PayoutItem.objects.filter(batch_id=b).count() for b in batch_ids]
+    assert sizes == [2, 2, 1]
+    assert sum(PayoutItem.objects.values_list("amount", flat=True)) == 50010
+    assert PayoutRun.objects.get(pk=run_id).item_count == 5
+    assert len(set(PayoutBatch.objects.values_list("sender_batch_id", flat=True))) == 3
+
+
+def test_beat_schedules_the_payout_tasks(settings):
+    from kangrow.payouts import tasks
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {tasks.run_scheduled.name, tasks.sync_open_batches.name} <= scheduled
+    assert tasks.run_scheduled.name == "payouts.run_scheduled"
+    assert tasks.sync_open_batches.name == "payouts.sync_open_batches"
+
+
+def test_scheduled_task_runs_a_payout(fake, settings):
+    from kangrow.payouts import tasks
+
+    settings.PAYPAL_API_BASE = fake.base_url
+    settings.PAYPAL_CLIENT_ID, settings.PAYPAL_CLIENT_SECRET = fake.client_id, fake.client_secret
+    w = world()
+    jane = affiliate(w, "jane@example.com")
+    earn(w, jane, 10000)
+    assert tasks.run_scheduled.delay().get() == 1
+    assert PayoutRun.objects.get().source == "schedule"
+    assert len(fake.batches) == 1
