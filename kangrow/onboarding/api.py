@@ -99,16 +99,12 @@ def get_checklist(*, user: Any) -> Checklist:
     progress = OnboardingProgress.objects.filter(affiliate_id=user.pk).first()
     if progress is not None and progress.completed_at is not None:
         return _all_done()
-    enrollments = [
-        e for e in programs.list_enrollments(affiliate_id=user.pk) if e.status in JOINED_STATUSES
-    ]
+    every = programs.list_enrollments(affiliate_id=user.pk)
+    enrollments = [e for e in every if e.status in JOINED_STATUSES]
     joined_apps = {e.app_id for e in enrollments}
     shared = progress is not None and progress.first_link_shared_at is not None
-    if (
-        not shared
-        and enrollments
-        and tracking.count_clicks(enrollment_ids=[e.id for e in enrollments])
-    ):
+    # a click on any of their links counts, even of a campaign they left since
+    if not shared and every and tracking.count_clicks(enrollment_ids=[e.id for e in every]):
         shared = record_first_share(affiliate_id=user.pk)
     read = set(BriefRead.objects.filter(affiliate_id=user.pk).values_list("app_id", flat=True))
     done = {

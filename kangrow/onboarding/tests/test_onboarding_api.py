@@ -3,13 +3,13 @@
 import pytest
 from django.core.cache import cache
 
+from kangrow.accounts.tests.helpers import make_user
 from kangrow.onboarding import api
 from kangrow.onboarding.models import BriefRead, OnboardingProgress
 from kangrow.payouts import api as payouts
 from kangrow.programs import api as programs
-from kangrow.tracking import api as tracking
-from kangrow.accounts.tests.helpers import make_user
 from kangrow.programs.tests.factories import make_app, make_campaign
+from kangrow.tracking import api as tracking
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +123,19 @@ def test_overview_lists_joined_apps_first_with_read_marks(jane):
         ("taskflow", True, True),
         ("invoicepro", False, False),
     ]
+
+
+def test_a_click_on_a_link_of_a_campaign_left_since_still_counts_as_shared(jane):
+    # given jane's link was clicked, then she left the campaign
+    e = programs.join_campaign(affiliate_id=jane.pk, campaign_slug="flow")
+    tracking.record_click(token=e.token, ip="203.0.113.9")
+    programs.leave_campaign(affiliate_id=jane.pk, campaign_slug="flow")
+    # when her checklist is read, then "shared" is done and remembered
+    assert _done(jane)["shared"] is True
+    assert OnboardingProgress.objects.get(affiliate_id=jane.pk).first_link_shared_at is not None
+
+
+def test_without_any_click_or_share_nothing_is_recorded(jane):
+    programs.join_campaign(affiliate_id=jane.pk, campaign_slug="flow")
+    assert _done(jane)["shared"] is False
+    assert OnboardingProgress.objects.count() == 0
