@@ -385,7 +385,9 @@ _STATUS_LABELS = {
 
 def _item_view(item: PayoutItem) -> PayoutItemView:
     label = _STATUS_LABELS.get(item.transaction_status) or (
-        "Sending to PayPal" if item.state == PayoutItem.State.IN_FLIGHT else item.state
+        "Sending to PayPal"
+        if item.state == PayoutItem.State.IN_FLIGHT
+        else "Not sent: money back in your balance"
     )
     return PayoutItemView(
         id=item.id,
@@ -905,6 +907,8 @@ def handle_paypal_webhook(
     if not verified:
         raise WebhookRejected("bad_signature", "The webhook signature could not be verified.")
     event = json.loads(body)
+    if _has_nul(event):  # "\u0000" escapes: PostgreSQL text and jsonb cannot hold them
+        raise WebhookRejected("bad_body", "The event contains a NUL character.")
     event_id = str(event.get("id") or "")
     event_type = str(event.get("event_type") or "")
     if not event_id or len(event_id) > 128 or len(event_type) > 64:
@@ -928,6 +932,16 @@ def handle_paypal_webhook(
         outcome=outcome[:64], processed_at=timezone.now()
     )
     return outcome
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _apply_event(event: dict[str, Any]) -> str:

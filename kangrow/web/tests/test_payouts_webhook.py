@@ -122,3 +122,31 @@ def test_paypal_unreachable_for_verification_is_503(client, fake, paypal_setting
 
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+def test_genuine_event_with_an_escaped_nul_is_refused_without_writing(
+    client, fake, paypal_settings
+):
+    record = fake.state.emit(
+        "PAYMENT.PAYOUTS-ITEM.SUCCEEDED",
+        "payouts_item",
+        "A payout item has succeeded.",
+        {"x": "a\x00b"},
+    )
+    assert b"\\u0000" in record.body
+    response = post(client, record)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "bad_body")
+    assert PayPalWebhookEvent.objects.count() == 0
+
+
+def test_genuine_event_for_an_unknown_item_is_stored_and_changes_nothing(
+    client, fake, paypal_settings
+):
+    jane, record = paid_batch(fake)
+    PayoutItem.objects.update(
+        payout_item_id="OTHER", sender_item_id="01a214cf-0000-7000-8000-000000000000"
+    )
+    response = post(client, record)
+    assert response.json() == {"status": "unknown_item"}
+    assert PayPalWebhookEvent.objects.get().outcome == "unknown_item"
+    assert balance(jane)["paid"] == 0
