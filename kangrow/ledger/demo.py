@@ -87,7 +87,12 @@ def load(stdout: TextIO) -> None:
             )
 
     referrals = sorted(
-        (r for u in users for r in tracking_api.list_referrals(affiliate_id=u.id)),
+        (
+            r
+            for u in users
+            for r in tracking_api.list_referrals(affiliate_id=u.id)
+            if r.customer_id.startswith("demo_")  # the tracking demo's and ours, not others'
+        ),
         key=lambda r: (str(r.app_id), r.customer_id),
     )
     invoices = 0
