@@ -52,6 +52,7 @@ from .models import PayoutBatch, PayoutItem, PayoutRun, PayPalAccount, PayPalWeb
 logger = logging.getLogger(__name__)
 
 CONFIRM_VALIDITY = timedelta(days=7)
+PAYPAL_RECEIVER_MAX = 127  # payout_item.receiver.maxLength in PayPal's contract
 MAX_BATCH_ITEMS = 15_000  # PayPal's create_payout_request.items.maxItems
 UNCLAIMED_DAYS = 30  # PayPal returns unclaimed payouts after 30 days; we cancel them then
 EMAIL_SUBJECT = "You have a payout from KanGrow"
@@ -108,8 +109,9 @@ def _clean_paypal_email(value: str) -> str:
         reject_nul(value)
     except ValidationError as exc:
         raise ValidationError({"email": exc.messages})
-    if len(value) > 254:
-        raise ValidationError({"email": "Enter a valid email address (at most 254 characters)."})
+    if len(value) > PAYPAL_RECEIVER_MAX:
+        limit = f"at most {PAYPAL_RECEIVER_MAX} characters"
+        raise ValidationError({"email": f"PayPal accepts email addresses of {limit}."})
     try:
         validate_email(value)
     except ValidationError:
@@ -494,8 +496,8 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
             account = PayPalAccount.objects.filter(
                 user_id=line.affiliate_id, confirmed_at__isnull=False
             ).first()
-            if account is None:  # changed since the list was read
-                continue
+            if account is None or len(account.email) > PAYPAL_RECEIVER_MAX:
+                continue  # changed since the list was read, or PayPal would refuse the batch
             item_id = uuid7()
             amount = ledger_api.claim_payable_entries(
                 affiliate_id=line.affiliate_id,

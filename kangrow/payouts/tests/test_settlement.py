@@ -173,3 +173,38 @@ def test_a_stale_waiting_status_after_success_changes_nothing(fake, client):
     assert api.apply_item_result(result=stale) == "already_paid"
     item.refresh_from_db()
     assert (item.state, item.transaction_status) == ("paid", "SUCCESS")
+
+
+def test_batch_refused_by_paypal_validation_returns_every_item(fake, client):
+    # given a committed batch whose receiver PayPal's contract refuses (over 127 characters)
+    w = world()
+    jane = affiliate(w, "jane@example.com")
+    earn(w, jane, 10000)
+    api.claim_payout_run(source="command")
+    PayoutItem.objects.update(receiver="j" * 120 + "@example.com")
+    # when it is submitted
+    status = api.submit_batch(batch_id=PayoutBatch.objects.get().id, client=client)
+    # then nothing reached PayPal, the batch is rejected and the money is back, with a reason
+    assert status == "rejected"
+    assert fake.batches == {}
+    assert PayoutItem.objects.get().state == "returned"
+    assert balance(jane)["available"] == 10000
+    note = Notification.objects.get(user=jane, kind="payout.failed")
+    assert "PayPal refused the payout request" in note.body
+    # and the history says it was not sent
+    assert api.list_payouts(affiliate_id=jane.id)[0].status_label == (
+        "Not sent: money back in your balance"
+    )
+
+
+def test_paypal_email_longer_than_paypal_accepts_is_refused():
+    from django.core.exceptions import ValidationError
+
+    w = world()
+    jane = affiliate(w, "jane@example.com", paypal=None)
+    with pytest.raises(ValidationError) as exc:
+        api.request_paypal_email_change(user_id=jane.id, email="j" * 120 + "@example.com")
+    assert exc.value.message_dict == {
+        "email": ["PayPal accepts email addresses of at most 127 characters."]
+    }
+    assert api.get_paypal_email(user_id=jane.id) is None
