@@ -364,6 +364,11 @@ def _apply_refund(event: PaymentEvent) -> str:
         raise _Wait(
             f"invoice {event.invoice_id} has not been paid yet", give_up_outcome="no_commission"
         )
+    if data.get("currency") and data["currency"] != commission.currency:
+        raise ValueError(
+            f"refund in {data['currency']} for invoice {commission.invoice_id} paid in "
+            f"{commission.currency}"
+        )
     prior = commission.entries.filter(
         kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
     ).aggregate(basis=Sum("basis_amount"), amount=Sum("amount"))

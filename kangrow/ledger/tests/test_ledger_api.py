@@ -277,3 +277,15 @@ def test_cancel_before_first_payment_waits_then_ends_cancelled_with_zero_lost(
     # and a later invoice earns nothing
     paid(world, "in_1", 1000, at=later(10))
     assert Commission.objects.count() == 0
+
+
+def test_refund_in_another_currency_fails_visibly_and_writes_nothing(world):
+    paid(world, "in_1", 1000, coupon=coupon(world))
+    event_id, status = apply(
+        world, "invoice.refunded", invoice_id="in_1", amount=500, currency="EUR"
+    )
+    assert status == "failed"
+    event = PaymentEvent.objects.get(pk=event_id)
+    assert event.last_error == "ValueError: refund in EUR for invoice in_1 paid in USD"
+    assert event.next_attempt_at is not None
+    assert LedgerEntry.objects.count() == 1

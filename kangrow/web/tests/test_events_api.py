@@ -296,3 +296,13 @@ def test_two_events_for_one_invoice_processed_concurrently_make_one_commission()
     assert sorted(PaymentEvent.objects.values_list("status", flat=True)) == ["processed"] * 2
     assert Commission.objects.count() == 1
     assert LedgerEntry.objects.count() == 1
+
+
+def test_openapi_documents_the_events_endpoint(db):
+    schema = Client().get("/api/v1/openapi.json").json()
+    operation = schema["paths"]["/api/v1/events"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"type", "data"}
+    assert "$ref" not in json.dumps(body)  # inlined: no dangling #/$defs references
+    assert body["properties"]["data"]["properties"]["amount"]["anyOf"][0]["type"] == "integer"
+    assert {"200", "202", "401", "404", "422"} <= set(operation["responses"])
