@@ -50,8 +50,12 @@ def test_join_two_campaigns_of_two_apps_and_see_two_codes(page, live_server):
         assert link.startswith(f"{live_server.url}/r/")
         expect(page.get_by_role("img", name="QR code of your tracking link")).to_be_visible()
         banner = page.get_by_role("img", name=re.compile(r"banner 300x250"))
+        banner.scroll_into_view_if_needed()  # banners load lazily
         expect(banner).to_be_visible()
-        assert banner.evaluate("img => img.naturalWidth") == 300
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=banner.element_handle()
+        )
+        assert banner.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [300, 250]
     assert codes == {"flow": "JANE35-TASKFLOW", "launch": "JANE30-INVOICEPRO"}
     assert sorted(Enrollment.objects.values_list("coupon_code", flat=True)) == [
         "JANE30-INVOICEPRO",
