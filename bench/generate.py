@@ -215,8 +215,13 @@ def generate(
     progress: bool = True,
     now: datetime | None = None,
     overrides: dict[str, int] | None = None,
+    unpaid: bool = False,
+    uniform: bool = False,
 ) -> dict[str, int]:
-    """Fill the (empty) database Django is connected to; returns the row counts written."""
+    """Fill the (empty) database Django is connected to; returns the row counts written.
+
+    unpaid: no payout history (every matured commission is payable, for the payout benchmark);
+    uniform: every affiliate equally popular (instead of a few bringing most of the traffic)."""
     import psycopg
     from django.contrib.auth.hashers import make_password
     from django.db import connection
@@ -352,7 +357,7 @@ def generate(
     cum: list[float] = []
     total = 0.0
     for _ in live:
-        total += rng.paretovariate(1.16)
+        total += 1.0 if uniform else rng.paretovariate(1.16)
         cum.append(total)
 
     def pick(at_ms: int) -> _Enr:
@@ -405,7 +410,8 @@ def generate(
     ref_days = day_counts(want["referrals"])
     # Customer lifetime in months, tuned so the referrals pay about the wanted commissions.
     mean_life = _tune_lifetime(want, ref_days, camp_rows, rng)
-    paid_cutoff = now - timedelta(days=45)  # commissions payable before this were paid out
+    # Commissions payable before the cutoff were paid out (none with `unpaid`).
+    paid_cutoff = start - timedelta(days=1) if unpaid else now - timedelta(days=45)
     payouts: dict[tuple[int, str], list] = {}  # (affiliate, yyyy-mm) -> [item id, cents]
     bar = Progress("referrals", want["referrals"], enabled=progress)
     conns = [psycopg.connect(**params) for _ in range(4)]
@@ -703,6 +709,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--migrate", action="store_true", help="run migrations first")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--unpaid", action="store_true", help="no payout history")
+    parser.add_argument("--uniform", action="store_true", help="equally popular affiliates")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=N",
         help="override one count, e.g. --set clicks=0 (names: " + ", ".join(FULL) + ")",
@@ -721,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
     started = time.monotonic()
     counts = generate(scale=args.scale, seed=args.seed, progress=not args.quiet,
-                      overrides=overrides)  # fmt: skip
+                      overrides=overrides, unpaid=args.unpaid, uniform=args.uniform)  # fmt: skip
     counts["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(counts))
     return 0

@@ -95,6 +95,7 @@ class Stack:
     database_url: str | None = None
     redis: bool = True
     settings: str = "bench.settings"
+    generate_args: list[str] | None = None  # bench.generate arguments instead of --scale
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kangrow-bench.")))
     env: dict[str, str] = field(default_factory=dict)
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
@@ -155,7 +156,8 @@ class Stack:
             )  # fmt: skip
             self.env["DATABASE_URL"] = f"{base}/kangrow"
             self.manage("migrate", "--verbosity=0")
-            self.run_py("-m", "bench.generate", "--scale", str(self.scale), "--quiet")
+            gen = self.generate_args or ["--scale", str(self.scale)]
+            self.run_py("-m", "bench.generate", "--quiet", *gen)
         if self.redis:
             port = free_port()
             redis = self.spawn(
@@ -169,9 +171,13 @@ class Stack:
 
     def run_py(self, *args: str, timeout: float = 3600) -> str:
         done = subprocess.run(
-            [PY, *args], cwd=ROOT, env=self.env, check=True, timeout=timeout,
+            [PY, *args], cwd=ROOT, env=self.env, check=False, timeout=timeout,
             capture_output=True, text=True,
         )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}"
+            )
         return done.stdout
 
     def manage(self, *args: str, timeout: float = 600) -> str:

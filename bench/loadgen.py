@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 
 async def _request(reader, writer, host: str, path: str) -> int:
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kangrow-bench\r\n\r\n"
+    path, _, cookie = path.partition("\t")  # "path<TAB>cookie header" logs a person in
+    extra = f"Cookie: {cookie}\r\n" if cookie else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kangrow-bench\r\n{extra}\r\n"
     writer.write(request.encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
@@ -99,6 +101,7 @@ async def run(base: str, paths: list[str], rate: int, seconds: float, connection
         "seconds": round(elapsed, 3),
         "rps": round(len(latencies) / elapsed, 1),
         "p50_ms": round(pct(50), 3),
+        "p95_ms": round(pct(95), 3),
         "p99_ms": round(pct(99), 3),
         "max_ms": round(latencies[-1] * 1000, 3) if latencies else 0.0,
         "errors": errors,
@@ -117,7 +120,7 @@ def main() -> None:
     if urlsplit(args.base).hostname not in ("127.0.0.1", "localhost", "::1"):
         parser.error("loopback only")
     with open(args.paths) as f:
-        paths = [line.strip() for line in f if line.strip()]
+        paths = [line.rstrip("\n") for line in f if line.strip()]
     print(json.dumps(asyncio.run(run(args.base, paths, args.rate, args.seconds, args.connections))))
 
 
