@@ -1,10 +1,11 @@
 """Demo payouts for `manage.py demo` (idempotent).
 
-The demo affiliate gets a confirmed PayPal email and two paid invoices (through the ledger api,
-by coupon, past their hold period). Then:
+The demo affiliate gets a confirmed PayPal email and a payout of what it has earned so far (a
+paid invoice is added through the ledger api, by coupon, when nothing is payable yet):
 - when PAYPAL_API_BASE points at the fake PayPal (`python -m kangrow.integrations.paypal.fake`),
   a real payout run goes through it and is synced;
 - otherwise one historical payout is recorded as settled (no PayPal call is made).
+Then one more paid invoice leaves money below the minimum, so the payouts page shows progress.
 Running it again changes nothing once the demo affiliate has a payout.
 """
 
@@ -46,14 +47,14 @@ def _fake_paypal_base() -> str | None:
     return base if response.status_code == 200 else None
 
 
-def _earn(user_id, stdout: TextIO) -> None:  # type: ignore[no-untyped-def]
+def _earn(user_id, invoices, stdout: TextIO) -> None:  # type: ignore[no-untyped-def]
     enrollments = [e for e in programs_api.list_enrollments(affiliate_id=user_id) if e.is_live()]
     if not enrollments:
         stdout.write("  (the demo affiliate has no live enrollment: no demo commissions)\n")
         return
     enrollment = enrollments[0]
     now = timezone.now()
-    for invoice, amount, days_ago in DEMO_INVOICES:
+    for invoice, amount, days_ago in invoices:
         occurred_at = now - timedelta(days=days_ago)
         event_id, created = ledger_api.ingest_event(
             source="demo",
@@ -127,7 +128,15 @@ def load(stdout: TextIO) -> None:
     if PayoutItem.objects.filter(affiliate_id=user.id).exists():
         stdout.write(f"Demo payouts already there (PayPal email {DEMO_PAYPAL}).\n")
         return
-    _earn(user.id, stdout)
+    if not any(t.amount > 0 for t in ledger_api.list_available_totals(affiliate_ids=[user.id])):
+        _earn(user.id, DEMO_INVOICES[:1], stdout)
+    try:
+        _pay(user.id, stdout)
+    finally:
+        _earn(user.id, DEMO_INVOICES[1:], stdout)
+
+
+def _pay(user_id, stdout: TextIO) -> None:  # type: ignore[no-untyped-def]
     base = _fake_paypal_base()
     if base is not None:
         client = PayPalClient(
@@ -137,13 +146,18 @@ def load(stdout: TextIO) -> None:
         )
         with client:
             summary = api.run_payouts(source="demo", client=client, minimum=1)
-            counts = api.sync_open_batches(client=client)
+            counts: dict[str, int] = {}
+            for _ in range(5):  # the fake moves a batch one step per read
+                for outcome, n in api.sync_open_batches(client=client).items():
+                    counts[outcome] = counts.get(outcome, 0) + n
+                if not PayoutBatch.objects.filter(status=PayoutBatch.Status.SUBMITTED).exists():
+                    break
         stdout.write(
             f"Demo payout run through the fake PayPal at {base}: {summary.items} item(s) "
             f"{summary.totals}; sync {counts}.\n"
         )
         return
-    made = _historical_payout(user.id, DEMO_PAYPAL)
+    made = _historical_payout(user_id, DEMO_PAYPAL)
     stdout.write(
         f"Demo PayPal email {DEMO_PAYPAL} (confirmed) and {made} historical payout item(s).\n"
     )
