@@ -776,6 +776,11 @@ def render_banner(*, affiliate_id: UUID, campaign_slug: str, size: str) -> bytes
         return None
     campaign, app = e.campaign, e.campaign.app
     template = _banner_template(e, size)
+    branding = None
+    if template is None:
+        from .marketing_models import AppBranding
+
+        branding = AppBranding.objects.filter(app_id=app.id).first()
     link = tracking_link(token=e.token)
     version = "|".join(
         str(part)
@@ -784,6 +789,7 @@ def render_banner(*, affiliate_id: UUID, campaign_slug: str, size: str) -> bytes
             size,
             template.id if template else "brand",
             template.updated_at.timestamp() if template else "",
+            branding.updated_at.timestamp() if branding else "",
             app.updated_at.timestamp(),
             campaign.updated_at.timestamp(),
             e.coupon_code,
@@ -809,6 +815,7 @@ def render_banner(*, affiliate_id: UUID, campaign_slug: str, size: str) -> bytes
             brand_color=app.brand_color,
         ),
         template=template,
+        brand_logo=branding.logo if branding else None,
     )
     cache.set(key, png, BANNER_CACHE_SECONDS)
     return png

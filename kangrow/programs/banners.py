@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps
 
@@ -84,9 +85,32 @@ def _default_layout(w: int, h: int) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def render(*, size: str, text: BannerText, template: BannerTemplate | None) -> bytes:
-    """The PNG bytes of one banner. `size` is a key of BANNER_SIZES."""
+def _brand_logo(canvas: Image.Image, logo: Image.Image) -> tuple[int, int]:
+    """Draw the app's logo in the top-right corner; returns the width it takes (with its
+    margins) and its bottom edge, so texts beside it stay clear of it."""
+    w, h = canvas.size
+    pad = 10 if h <= 120 else max(12, w // 40)
+    height = max(1, min(h - 2 * pad, 60 if h <= 120 else h // 5))
+    width = max(1, round(logo.width * height / logo.height))
+    width = min(width, w // 3)
+    logo = logo.copy()
+    logo.thumbnail((width, height))
+    top = (h - logo.height) // 2 if h <= 120 else pad
+    canvas.alpha_composite(logo, (w - pad - logo.width, top))
+    return logo.width + 2 * pad, top + logo.height
+
+
+def render(
+    *,
+    size: str,
+    text: BannerText,
+    template: BannerTemplate | None,
+    brand_logo: Any = None,
+) -> bytes:
+    """The PNG bytes of one banner. `size` is a key of BANNER_SIZES. Without a template the
+    banner is the brand colour with `brand_logo` (an image file field, optional) top right."""
     w, h = BANNER_SIZES[size]
+    logo_width, logo_bottom = 0, 0
     brand = _rgb(text.brand_color)
     canvas = Image.new("RGBA", (w, h), brand + (255,))
     background = _open_image(template.background) if template else None
@@ -111,17 +135,29 @@ def render(*, size: str, text: BannerText, template: BannerTemplate | None) -> b
         colour = _contrast(brand)
         layout = _default_layout(w, h)
         headline = text.headline
+        logo = _open_image(brand_logo)
+        if logo is not None and logo.height:
+            logo_width, logo_bottom = _brand_logo(canvas, logo)
+            if h > 120:  # tall banners: the headline goes below the logo, full width
+                hx, _, hs = layout["headline"]
+                layout["headline"] = (hx, logo_bottom + 6, hs)
+
     # A contrasting box behind the code makes it readable on any background.
+    def right_margin(top: int) -> int:
+        return max(8, logo_width) if top < logo_bottom else 8
+
     x, y, s = layout["code"]
-    code_font = _fit_text(draw, text.coupon_code, s, w - x - 24)
+    code_font = _fit_text(draw, text.coupon_code, s, w - x - max(24, right_margin(y)))
     left, top, right, bottom = draw.textbbox((x, y), text.coupon_code, font=code_font)
     box = (left - 8, top - 6, right + 8, bottom + 6)
     draw.rounded_rectangle(box, radius=6, fill=colour + (255,))
     draw.text((x, y), text.coupon_code, font=code_font, fill=_contrast(colour) + (255,))
     hx, hy, hs = layout["headline"]
-    draw.text((hx, hy), headline, font=_fit_text(draw, headline, hs, w - hx - 8), fill=colour)
+    fit = _fit_text(draw, headline, hs, w - hx - right_margin(hy))
+    draw.text((hx, hy), headline, font=fit, fill=colour)
     lx, ly, ls = layout["link"]
-    draw.text((lx, ly), text.link, font=_fit_text(draw, text.link, ls, w - lx - 8), fill=colour)
+    fit = _fit_text(draw, text.link, ls, w - lx - right_margin(ly))
+    draw.text((lx, ly), text.link, font=fit, fill=colour)
     out = io.BytesIO()
     canvas.convert("RGB").save(out, format="PNG", optimize=True)
     return out.getvalue()

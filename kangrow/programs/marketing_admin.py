@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .marketing_models import BannerTemplate, CampaignAsset
+from .marketing_models import AppBranding, BannerTemplate, CampaignAsset
 
 
 @admin.register(CampaignAsset)
@@ -39,3 +39,10 @@ class BannerTemplateAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+
+@admin.register(AppBranding)
+class AppBrandingAdmin(admin.ModelAdmin):
+    list_display = ("app", "logo", "updated_at")
+    list_select_related = ("app",)
+    fields = ("app", "logo")

@@ -49,6 +49,29 @@ class CampaignAsset(TimestampedModel):
         return self.title
 
 
+class AppBranding(TimestampedModel):
+    """An app's logo for banners rendered without a template (on the app's brand colour)."""
+
+    app = models.OneToOneField(
+        "programs.App",
+        on_delete=models.CASCADE,
+        related_name="branding",
+        help_text="The app this logo belongs to (one row per app).",
+    )
+    logo = models.ImageField(
+        upload_to="app-logos/%Y/%m/",
+        max_length=300,
+        help_text="Logo image (PNG with transparency works best), drawn in the top-right corner.",
+    )
+
+    class Meta:
+        db_table = "app_brandings"
+        verbose_name = "app logo"
+
+    def __str__(self) -> str:
+        return f"logo of {self.app}"
+
+
 class BannerTemplate(TimestampedModel):
     """A banner design for one size: a background image (or the app's brand colour), an
     optional logo, and where the affiliate's coupon code and link are drawn. Applies to one

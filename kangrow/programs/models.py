@@ -281,6 +281,5 @@ class Enrollment(TimestampedModel):
         return self.coupon_code
 
 
-
 # Marketing material lives in its own module; importing it registers the models here.
-from .marketing_models import BannerTemplate, CampaignAsset  # noqa: E402, F401
+from .marketing_models import AppBranding, BannerTemplate, CampaignAsset  # noqa: E402, F401

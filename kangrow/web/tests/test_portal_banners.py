@@ -10,7 +10,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from kangrow.programs import api as programs
 from kangrow.programs import banners
-from kangrow.programs.models import BannerTemplate
+from kangrow.programs.models import AppBranding, BannerTemplate
 
 from .portal_fixtures import client_for, make_person, make_programs
 
@@ -142,3 +142,22 @@ def test_a_template_cannot_pair_an_app_with_another_apps_campaign():
     with pytest.raises(ValidationError) as error:
         template.full_clean()
     assert error.value.message_dict["campaign"] == ["This campaign belongs to another app."]
+
+
+@pytest.mark.parametrize(("size", "inside_logo"), [("300x250", (263, 37)), ("728x90", (688, 45))])
+def test_without_a_template_the_apps_logo_sits_top_right_on_the_brand_colour(
+    two_affiliates, size, inside_logo
+):
+    # given staff upload InvoicePro's logo (a green square)
+    logo = io.BytesIO()
+    Image.new("RGBA", (200, 200), (0, 160, 60, 255)).save(logo, format="PNG")
+    AppBranding.objects.create(
+        app=programs.get_app_brief(slug="invoicepro"),
+        logo=SimpleUploadedFile("logo.png", logo.getvalue()),
+    )
+    jane, _ = two_affiliates
+    # when jane's banner is rendered
+    image = _png(client_for(jane).get(f"/campaigns/launch/banners/{size}.png"))
+    # then the logo is drawn in the top-right corner and the rest keeps the brand colour
+    assert image.getpixel(inside_logo) == (0, 160, 60)
+    assert image.getpixel((2, 2)) == (0x1E, 0x40, 0xAF)
