@@ -228,7 +228,7 @@ def test_cancellation_notifies_once_with_app_campaign_customer_and_lost_commissi
     # then the referral is cancelled and exactly one notification and one email exist
     referral = tracking_api.get_referral(app_id=world.app.id, customer_id="cus_1")
     assert referral.status == "cancelled"
-    note = Notification.objects.get()
+    note = Notification.objects.get(kind="referral.cancelled")
     assert note.user_id == world.affiliate.id
     assert note.kind == "referral.cancelled"
     masked = referral.customer_email_masked
@@ -243,10 +243,12 @@ def test_cancellation_notifies_once_with_app_campaign_customer_and_lost_commissi
         .values_list("outcome", flat=True)
         .order_by("created_at")
     ) == ["referral_cancelled", "already_cancelled"]
-    assert OutboxEmail.objects.get().status == "sent"
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["jane@example.com"]
-    assert "17.70 USD" in mail.outbox[0].body and "Launch" in mail.outbox[0].body
+    email = OutboxEmail.objects.get(notification=note)
+    assert email.status == "sent"
+    sent = [m for m in mail.outbox if m.subject == note.title]
+    assert len(sent) == 1
+    assert sent[0].to == ["jane@example.com"]
+    assert "17.70 USD" in sent[0].body and "Launch" in sent[0].body
 
 
 def test_no_commission_after_cancellation(world):
@@ -273,7 +275,7 @@ def test_cancel_before_first_payment_waits_then_ends_cancelled_with_zero_lost(
         "cancelled"
     )
     assert Commission.objects.count() == 0
-    assert Notification.objects.get().data["monthly_commission_lost"] == 0
+    assert Notification.objects.get(kind="referral.cancelled").data["monthly_commission_lost"] == 0
     # and a later invoice earns nothing
     paid(world, "in_1", 1000, at=later(10))
     assert Commission.objects.count() == 0
