@@ -199,7 +199,8 @@ def receive_event(request: HttpRequest) -> JsonResponse:
         raise ApiError(400, "invalid_body", "The body is not valid UTF-8 JSON.")
     if _has_nul(raw):
         raise ApiError(400, "invalid_body", "The body contains a NUL character.")
-    app_slug = raw.get("data", {}).get("app") if isinstance(raw, dict) else None
+    data_obj = raw.get("data") if isinstance(raw, dict) else None
+    app_slug = data_obj.get("app") if isinstance(data_obj, dict) else None
     if not isinstance(app_slug, str) or not app_slug:
         raise ApiError(
             422, "invalid_body", "data.app is required.", [{"loc": "data.app", "msg": "required"}]

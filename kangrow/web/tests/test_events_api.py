@@ -131,6 +131,8 @@ def test_stale_timestamp_is_refused(world):
     [
         ("{not json", 400),
         (json.dumps(["a list"]), 422),
+        (json.dumps({"type": "customer.created", "data": ["not", "an", "object"]}), 422),
+        (json.dumps({"type": "customer.created", "data": "invoicepro"}), 422),
         (
             event_body(
                 "invoice.paid", customer_id="cus_1", amount=49.0, currency="USD", invoice_id="in_1"

@@ -265,3 +265,11 @@ def test_invoice_without_customer_is_a_clear_400(world):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_body"
     assert PaymentEvent.objects.count() == 0
+
+
+def test_absurd_timestamps_fall_back_instead_of_failing(world, django_capture_on_commit_callbacks):
+    obj = legacy_invoice(world.enrollment.coupon_code, status_transitions={"paid_at": 10**20})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(event("evt_1", "invoice.paid", obj))
+    assert response.status_code == 200
+    assert Commission.objects.get().paid_at.year == timezone.now().year

@@ -37,7 +37,10 @@ def _dict(value: Any) -> dict:
 def _ts(value: Any, fallback: Any) -> datetime:
     for candidate in (value, fallback):
         if isinstance(candidate, int) and not isinstance(candidate, bool) and candidate > 0:
-            return datetime.fromtimestamp(candidate, tz=UTC)
+            try:
+                return datetime.fromtimestamp(candidate, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                continue
     return datetime.now(tz=UTC)
 
 
