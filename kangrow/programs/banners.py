@@ -65,8 +65,8 @@ def _open_image(field) -> Image.Image | None:  # type: ignore[no-untyped-def]
             image = Image.open(fh)
             image.load()
         return image.convert("RGBA")
-    except (OSError, ValueError):
-        return None  # a missing or broken upload falls back to the brand colour
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # a missing, broken or oversized upload falls back to the brand colour
 
 
 def _default_layout(w: int, h: int) -> dict[str, tuple[int, int, int]]:

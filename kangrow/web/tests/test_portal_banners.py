@@ -161,3 +161,24 @@ def test_without_a_template_the_apps_logo_sits_top_right_on_the_brand_colour(
     # then the logo is drawn in the top-right corner and the rest keeps the brand colour
     assert image.getpixel(inside_logo) == (0, 160, 60)
     assert image.getpixel((2, 2)) == (0x1E, 0x40, 0xAF)
+
+
+def test_positions_outside_the_banner_and_a_broken_upload_still_render(two_affiliates):
+    # given a template whose boxes lie outside the banner and whose images are not images
+    jane, _ = two_affiliates
+    BannerTemplate.objects.create(
+        app=programs.get_app_brief(slug="invoicepro"),
+        size="300x250",
+        name="Broken",
+        background=SimpleUploadedFile("bg.png", b"not a png"),
+        logo=SimpleUploadedFile("logo.png", b"nor this"),
+        code_x=5000,
+        code_y=5000,
+        headline_x=900,
+        link_y=4000,
+        logo_height=10_000,
+    )
+    # when jane's banner is rendered, then it is still a 300x250 PNG on the brand colour
+    image = _png(client_for(jane).get("/campaigns/launch/banners/300x250.png"))
+    assert image.size == (300, 250)
+    assert image.getpixel((150, 125)) == (0x1E, 0x40, 0xAF)
