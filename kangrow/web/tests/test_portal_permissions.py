@@ -2,12 +2,15 @@
 unverified, unapproved, approved affiliate, another affiliate, staff. The enrollment pages
 belong to `approved`; `another` is approved too but never joined, so they are a 404 for them."""
 
+import uuid
+
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from kangrow.onboarding.models import BriefRead, OnboardingProgress
 from kangrow.programs import api as programs
-from kangrow.programs.models import Enrollment
+from kangrow.programs.models import CampaignAsset, Enrollment
 
 from .portal_fixtures import PEOPLE, client_for, make_person, make_programs
 
@@ -17,6 +20,7 @@ LOGIN = "/accounts/log-in?next="
 WAIT = "/onboarding/waiting"
 OK = 200
 NOT_FOUND = 404
+ASSET_ID = uuid.UUID("01900000-0000-7000-8000-000000000001")
 
 
 def _row(anonymous, unverified, unapproved, approved, another, staff):  # type: ignore[no-untyped-def]
@@ -38,6 +42,7 @@ MATRIX = {
     "/campaigns/launch/qr.svg": OWNER_ONLY,
     "/campaigns/launch/qr.png": OWNER_ONLY,
     "/campaigns/launch/banners/300x250.png": OWNER_ONLY,
+    "/campaigns/launch/assets/{asset}": OWNER_ONLY,
 }
 
 
@@ -49,8 +54,15 @@ def _clean_cache():
 
 
 @pytest.fixture
-def world():
-    make_programs()
+def world(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    programs_ = make_programs()
+    CampaignAsset.objects.create(
+        id=ASSET_ID,
+        campaign=programs_["launch"],
+        title="Logo pack",
+        file=SimpleUploadedFile("logos.zip", b"PK logos"),
+    )
     owner = make_person("approved")
     programs.join_campaign(affiliate_id=owner.pk, campaign_slug="launch")
     return owner
@@ -71,7 +83,7 @@ def test_page_access(world, path, person):
     user = world if person == "approved" else make_person(person)
     client = client_for(user)
     # when they open the page
-    response = client.get(path)
+    response = client.get(path.format(asset=ASSET_ID))
     # then they get it, are sent to log in or to the waiting page, or get a 404
     _expect(response, MATRIX[path][person])
 
