@@ -273,3 +273,11 @@ def test_absurd_timestamps_fall_back_instead_of_failing(world, django_capture_on
         response = send(event("evt_1", "invoice.paid", obj))
     assert response.status_code == 200
     assert Commission.objects.get().paid_at.year == timezone.now().year
+
+
+def test_overlong_ids_are_a_clear_400(world):
+    obj = legacy_invoice(world.enrollment.coupon_code, customer="cus_" + "x" * 300)
+    response = send(event("evt_1", "invoice.paid", obj))
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == ["customer_id"]
+    assert PaymentEvent.objects.count() == 0

@@ -72,6 +72,11 @@ def stripe_webhook(request: HttpRequest, app_slug: str) -> JsonResponse:
         return _error(400, "invalid_body", str(exc))
     if mapped is None:
         return JsonResponse({"received": True, "ignored": True})
+    too_long = sorted(
+        key for key, value in mapped.payload.items() if isinstance(value, str) and len(value) > 255
+    )
+    if too_long:
+        return _error(400, "invalid_body", "Fields longer than 255 characters.", too_long)
     for code in mapped.coupon_candidates:
         enrollment = programs_api.get_enrollment_by_coupon(code=code)
         if enrollment is not None and enrollment.app_id == app.id:
