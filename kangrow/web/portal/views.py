@@ -5,6 +5,7 @@ other slug is a 404). Errors are messages on the page, never a 500."""
 from __future__ import annotations
 
 from contextlib import suppress
+from functools import wraps
 
 from django.contrib import messages
 from django.http import (
@@ -21,16 +22,37 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from kangrow.onboarding import api as onboarding_api
 from kangrow.programs import api as programs
-from kangrow.web.accounts.gates import (
-    approved_affiliate_required,
-    is_approved_affiliate,
-    login_required_page,
-)
+from kangrow.web.accounts.gates import approved_affiliate_required as _approved_affiliate_required
+from kangrow.web.accounts.gates import is_approved_affiliate
+from kangrow.web.accounts.gates import login_required_page as _login_required_page
 
 from . import presenters
 from .context_processors import checklist_for
 
 BANNER_SIZES = ("300x250", "728x90", "1200x628")
+
+
+def _htmx_redirects(gate):  # type: ignore[no-untyped-def]
+    """A gate whose redirects (to log in, to the waiting page) reach HTMX requests as a full
+    page navigation (HX-Redirect) instead of a page swapped into a card."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        gated = gate(view)
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+            response = gated(request, *args, **kwargs)
+            if request.htmx and isinstance(response, HttpResponseRedirect):
+                return HttpResponse(status=204, headers={"HX-Redirect": response["Location"]})
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+approved_affiliate_required = _htmx_redirects(_approved_affiliate_required)
+login_required_page = _htmx_redirects(_login_required_page)
 
 
 def _clean_slug(value: str | None) -> str | None:

@@ -148,3 +148,19 @@ def test_unknown_sizes_slugs_and_nul_characters_are_404s_not_500s(world):
     assert client.post("/onboarding/apps/nope/read").status_code == 404
     assert client.post("/campaigns/nope/join").status_code == 404
     assert BriefRead.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("person", "location"),
+    [("anonymous", "/accounts/log-in?next=%2Fcampaigns%2Fflow%2Fjoin"), ("unapproved", WAIT)],
+)
+def test_htmx_requests_denied_by_a_gate_navigate_instead_of_swapping_a_page(
+    world, person, location
+):
+    # given someone who may not join, on a stale catalog page
+    client = client_for(make_person(person))
+    # when their HTMX join arrives
+    response = client.post("/campaigns/flow/join", HTTP_HX_REQUEST="true")
+    # then htmx is told to navigate to the gate's page, and nothing was written
+    assert (response.status_code, response["HX-Redirect"]) == (204, location)
+    assert Enrollment.objects.filter(campaign__slug="flow").count() == 0
