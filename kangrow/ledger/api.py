@@ -931,3 +931,73 @@ def count_claimed_entries(*, payout_item_id: UUID) -> int:
     return LedgerEntry.objects.filter(
         payout_item_id=payout_item_id, kind__in=CLAIMABLE_KINDS
     ).count()
+
+
+# --- staff reads (JSON API) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: UUID
+    source: str
+    external_id: str
+    app_id: UUID
+    type: str
+    customer_id: str
+    invoice_id: str
+    status: str
+    outcome: str
+    attempts: int
+    last_error: str
+    occurred_at: datetime
+    created_at: datetime
+    processed_at: datetime | None
+
+
+def list_events(*, status: str | None = None, app_id: UUID | None = None) -> Any:
+    """Stored money events, newest first, as a lazy sequence of EventView (for pagination)."""
+    qs = PaymentEvent.objects.order_by("-created_at")
+    if status:
+        qs = qs.filter(status=status)
+    if app_id is not None:
+        qs = qs.filter(app_id=app_id)
+    return _EventViews(qs)
+
+
+class _EventViews:
+    """Slicing runs one LIMIT/OFFSET query; len() one COUNT."""
+
+    def __init__(self, qs: Any) -> None:
+        self._qs = qs
+
+    def __len__(self) -> int:
+        return self._qs.count()
+
+    def count(self) -> int:
+        return self._qs.count()
+
+    def __getitem__(self, item: slice) -> list[EventView]:
+        return [
+            EventView(
+                id=e.id,
+                source=e.source,
+                external_id=e.external_id,
+                app_id=e.app_id,
+                type=e.type,
+                customer_id=e.customer_id,
+                invoice_id=e.invoice_id,
+                status=e.status,
+                outcome=e.outcome,
+                attempts=e.attempts,
+                last_error=e.last_error,
+                occurred_at=e.occurred_at,
+                created_at=e.created_at,
+                processed_at=e.processed_at,
+            )
+            for e in self._qs[item]
+        ]
+
+
+def get_event(*, event_id: UUID) -> bool:
+    """Whether a stored money event with this id exists."""
+    return PaymentEvent.objects.filter(pk=event_id).exists()
