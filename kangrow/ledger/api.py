@@ -28,6 +28,7 @@ from kangrow.core.money import Money, apply_rate
 from kangrow.notifications import api as notifications_api
 from kangrow.programs import api as programs_api
 from kangrow.tracking import api as tracking_api
+from kangrow.webhooks_out import api as webhooks_out_api
 
 from .models import Commission, LedgerEntry, PaymentEvent
 
@@ -43,6 +44,9 @@ EVENT_TYPES = (
 SIGNUP_TYPES = ("customer.created", "subscription.created")
 MAX_WAIT_ATTEMPTS = 12  # about 20 hours of retries before an unmatched invoice is settled
 MAX_FAILED_ATTEMPTS = 10
+# Outcome of an event whose dependency never came within MAX_WAIT_ATTEMPTS: settled for now,
+# and reopened when a later event of the same customer attributes it or pays its invoice.
+GAVE_UP = "gave_up_waiting"
 _BACKOFF_BASE = timedelta(seconds=30)
 _BACKOFF_CAP = timedelta(hours=6)
 _RECEIVED_GRACE = timedelta(minutes=2)
@@ -196,7 +200,21 @@ def _mark_unsuccessful(event_id: UUID | str, status: str, reason: str, wait: _Wa
 
 
 def _wake_dependents(event: PaymentEvent) -> None:
-    """Events of the same customer that were waiting get another try right after commit."""
+    """Events of the same customer that were waiting get another try right after commit; those
+    that gave up waiting are reopened once the customer is attributed or an invoice earned."""
+    if event.outcome in ("attributed", "commission_created"):
+        PaymentEvent.objects.filter(
+            app_id=event.app_id,
+            customer_id=event.customer_id,
+            status=PaymentEvent.Status.PROCESSED,
+            outcome=GAVE_UP,
+        ).exclude(pk=event.pk).update(
+            status=PaymentEvent.Status.WAITING,
+            outcome="",
+            processed_at=None,
+            next_attempt_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
     waiting = list(
         PaymentEvent.objects.filter(
             app_id=event.app_id,
@@ -268,9 +286,7 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
     if referral is None:
         if _signup_seen(event):
             return "not_referred"
-        raise _Wait(
-            f"no referral yet for customer {event.customer_id}", give_up_outcome="not_referred"
-        )
+        raise _Wait(f"no referral yet for customer {event.customer_id}", give_up_outcome=GAVE_UP)
     if referral.self_referral:
         return "self_referral"
     if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
@@ -332,6 +348,23 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         event=event,
         note=f"{terms.commission_bps / 100:g} % of invoice {event.invoice_id}",
     )
+    webhooks_out_api.emit(
+        app_id=commission.app_id,
+        type="commission.created",
+        data={
+            "commission_id": str(commission.id),
+            "referral_id": str(commission.referral_id),
+            "affiliate_id": str(commission.affiliate_id),
+            "customer_id": commission.customer_id,
+            "invoice_id": commission.invoice_id,
+            "invoice_amount": commission.invoice_amount,
+            "rate_bps": commission.rate_bps,
+            "amount": commission.amount,
+            "currency": commission.currency,
+            "status": commission.status,
+            "available_at": commission.available_at.isoformat(),
+        },
+    )
     return "commission_created"
 
 
@@ -361,9 +394,7 @@ def _apply_refund(event: PaymentEvent) -> str:
             tracking_api.get_referral(app_id=event.app_id, customer_id=event.customer_id) is None
         ):
             return "not_referred"
-        raise _Wait(
-            f"invoice {event.invoice_id} has not been paid yet", give_up_outcome="no_commission"
-        )
+        raise _Wait(f"invoice {event.invoice_id} has not been paid yet", give_up_outcome=GAVE_UP)
     if data.get("currency") and data["currency"] != commission.currency:
         raise ValueError(
             f"refund in {data['currency']} for invoice {commission.invoice_id} paid in "
@@ -405,9 +436,7 @@ def _apply_cancellation(event: PaymentEvent) -> str:
     if referral is None:
         if _signup_seen(event):
             return "not_referred"
-        raise _Wait(
-            f"no referral yet for customer {event.customer_id}", give_up_outcome="not_referred"
-        )
+        raise _Wait(f"no referral yet for customer {event.customer_id}", give_up_outcome=GAVE_UP)
     referral, cancelled_now = tracking_api.cancel_referral(
         referral_id=referral.id, cancelled_at=event.occurred_at
     )

@@ -200,9 +200,29 @@ def test_waiting_gives_up_after_max_attempts_without_losing_the_event(world):
     event = PaymentEvent.objects.get(pk=event_id)
     assert (event.status, event.outcome, event.attempts) == (
         "processed",
-        "not_referred",
+        "gave_up_waiting",
         ledger_api.MAX_WAIT_ATTEMPTS,
     )
+    assert event.last_error == "no referral yet for customer cus_x"
+
+
+def test_a_refund_that_gave_up_is_reopened_when_its_invoice_finally_earns(
+    world, django_capture_on_commit_callbacks
+):
+    # given a refund whose invoice did not come for MAX_WAIT_ATTEMPTS tries
+    refund_id, _ = apply(
+        world, "invoice.refunded", invoice_id="in_1", amount=1000, currency="USD", at=later(3)
+    )
+    for _ in range(ledger_api.MAX_WAIT_ATTEMPTS - 1):
+        ledger_api.retry_event(event_id=refund_id)
+    assert PaymentEvent.objects.get(pk=refund_id).outcome == "gave_up_waiting"
+    # when the invoice arrives at last
+    with django_capture_on_commit_callbacks(execute=True):
+        paid(world, "in_1", 1000, coupon=coupon(world))
+    # then the refund is applied after all: nothing was dropped
+    refund = PaymentEvent.objects.get(pk=refund_id)
+    assert (refund.status, refund.outcome) == ("processed", "clawback")  # invoice long past hold
+    assert ledger_api.sum_ledger(referral_id=Commission.objects.get().referral_id) == 0
 
 
 def test_process_due_events_retries_only_due_events(world):
