@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kangrow.core.money import normalize_currency
+from kangrow.webhooks_out import api as webhooks_out_api
 
 from .models import MAX_BPS, RECURRING_FLOOR_BPS, App, Campaign, CompanyProfile, Enrollment
 
@@ -582,6 +583,19 @@ def join_campaign(*, affiliate_id: UUID, campaign_slug: str) -> EnrollmentRef:
                     token=_new_token(),
                     joined_at=now,
                     approved_at=now if open_ else None,
+                )
+                webhooks_out_api.emit(
+                    app_id=campaign.app_id,
+                    type="coupon.created",
+                    data={
+                        "coupon": code,
+                        "app": campaign.app.slug,
+                        "campaign": campaign.slug,
+                        "enrollment_id": str(e.id),
+                        "affiliate_id": str(user.id),
+                        "customer_discount_bps": campaign.customer_discount_bps,
+                        "status": e.status,
+                    },
                 )
         except IntegrityError:
             mine = Enrollment.objects.filter(affiliate_id=user.id, campaign=campaign).first()

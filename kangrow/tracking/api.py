@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from kangrow.programs import api as programs
 from kangrow.programs.api import EnrollmentRef, Terms
+from kangrow.webhooks_out import api as webhooks_out_api
 
 from .models import Click, Referral
 
@@ -263,6 +264,21 @@ def attribute_customer(
                 self_referral=self_referral,
                 referred_at=occurred_at,
             )
+            webhooks_out_api.emit(
+                app_id=app_id,
+                type="referral.created",
+                data={
+                    "referral_id": str(row.id),
+                    "customer_id": customer_id,
+                    "affiliate_id": str(row.affiliate_id),
+                    "campaign_id": str(row.campaign_id),
+                    "attributed_by": by,
+                    "coupon": enrollment.coupon_code,
+                    "commission_bps": terms.commission_bps,
+                    "self_referral": self_referral,
+                    "referred_at": occurred_at.isoformat(),
+                },
+            )
     except IntegrityError:  # a concurrent first attribution won: it sticks
         row = Referral.objects.get(app_id=app_id, customer_id=customer_id)
     return _ref(row)
@@ -293,6 +309,18 @@ def cancel_referral(*, referral_id: UUID, cancelled_at: datetime) -> tuple[Refer
     row = Referral.objects.filter(id=referral_id).first()
     if row is None:
         raise TrackingError("unknown_referral", "no such referral", "referral_id")
+    if changed:
+        webhooks_out_api.emit(
+            app_id=row.app_id,
+            type="referral.cancelled",
+            data={
+                "referral_id": str(row.id),
+                "customer_id": row.customer_id,
+                "affiliate_id": str(row.affiliate_id),
+                "campaign_id": str(row.campaign_id),
+                "cancelled_at": cancelled_at.isoformat(),
+            },
+        )
     return _ref(row), bool(changed)
 
 
