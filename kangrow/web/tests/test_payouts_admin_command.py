@@ -157,3 +157,22 @@ def test_demo_pays_through_the_fake_paypal_when_pointed_at_it(fake):
         value = f"{item.amount // 100}.{item.amount % 100:02d}"
         assert ("affiliate-paypal@kangrow.local", item.currency, value) in paid
     assert len(fake.batches) == 1
+
+
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_run_payouts_shows_a_progress_bar_on_a_terminal_only(fake, monkeypatch):
+    two_affiliates()
+    monkeypatch.setattr(api, "MAX_BATCH_ITEMS", 1)  # two batches
+    out = _Terminal()
+    call_command("run_payouts", stdout=out)
+    assert "\rSubmitting batches [###############---------------] 1/2" in out.getvalue()
+    assert "\rSubmitting batches [##############################] 2/2" in out.getvalue()
+    assert len(fake.batches) == 2
+    # not a terminal: no bar, only the summary
+    plain = StringIO()
+    call_command("run_payouts", stdout=plain)
+    assert "Submitting batches" not in plain.getvalue()
