@@ -219,6 +219,8 @@ def issue_token(request: HttpRequest, body: TokenIn) -> TokenOut:
             request=request, email=body.email, password=body.password, device_info=body.device_info
         )
     except accounts_api.ApiTokenError as exc:
+        # axes' middleware would swap our JSON 429 for its HTML lockout page: answer it here.
+        request.axes_locked_out = False  # type: ignore[attr-defined]
         raise _token_error(exc)
     return _token_out(tokens)
 
