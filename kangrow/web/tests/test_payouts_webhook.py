@@ -150,3 +150,24 @@ def test_genuine_event_for_an_unknown_item_is_stored_and_changes_nothing(
     assert response.json() == {"status": "unknown_item"}
     assert PayPalWebhookEvent.objects.get().outcome == "unknown_item"
     assert balance(jane)["paid"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fake_paypal_delivers_signed_webhooks_to_the_running_site(live_server, settings):
+    # given the fake PayPal posting its webhooks to our live /webhooks/paypal/
+    with FakePayPal(
+        webhook_url=f"{live_server.url}{URL}", deliver_webhooks=False, hang_seconds=1.0
+    ) as fake:
+        settings.PAYPAL_API_BASE = fake.base_url
+        settings.PAYPAL_CLIENT_ID = fake.client_id
+        settings.PAYPAL_CLIENT_SECRET = fake.client_secret
+        settings.PAYPAL_WEBHOOK_ID = fake.webhook_id
+        jane, _ = paid_batch(fake)
+        # when PayPal delivers every event (batch processing, item succeeded, batch success)
+        fake.flush_webhooks()
+        # then each was accepted after verification, and the payout is settled once
+        assert [e.delivered_status for e in fake.events] == [200] * len(fake.events)
+        assert PayPalWebhookEvent.objects.count() == len(fake.events)
+        assert PayoutItem.objects.get().state == "paid"
+        assert balance(jane)["paid"] == 15000
+        assert PayoutBatch.objects.get().status == "completed"
