@@ -72,6 +72,14 @@ class CommissionAdmin(_ReadOnly):
     search_fields = ["invoice_id", "customer_id", "=affiliate_id", "=referral_id"]
     date_hierarchy = "paid_at"
     inlines = [LedgerEntryInline]
+    actions = ["void"]
+
+    @admin.action(description="Void: reverse what is left (writes a new ledger row)")
+    def void(self, request, queryset):  # type: ignore[no-untyped-def]
+        reason = f"voided by {request.user.email} in admin"
+        reversed_total = [api.void_commission(commission_id=c.id, reason=reason) for c in queryset]
+        done = sum(1 for amount in reversed_total if amount)
+        self.message_user(request, f"Voided {done} commission(s); the others had nothing left.")
 
 
 @admin.register(LedgerEntry)

@@ -431,6 +431,39 @@ def _apply_refund(event: PaymentEvent) -> str:
     return "refund_reversed" if kind == LedgerEntry.Kind.REFUND_REVERSAL else "clawback"
 
 
+def void_commission(*, commission_id: UUID | str, reason: str) -> int:
+    """Staff correction: reverse what is left of a commission with one new ledger row (a refund
+    reversal while pending, a clawback once payable or paid). Returns the amount reversed
+    (0 when nothing is left, so a repeat changes nothing). Later refunds find nothing left."""
+    reason = (reason or "").replace("\x00", "").strip()[:200] or "voided by staff"
+    with transaction.atomic():
+        commission = Commission.objects.select_for_update().filter(pk=commission_id).first()
+        if commission is None:
+            raise ValueError("no such commission")
+        prior = commission.entries.filter(
+            kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
+        ).aggregate(basis=Sum("basis_amount"), amount=Sum("amount"))
+        basis_left = commission.invoice_amount - (prior["basis"] or 0)
+        amount_left = commission.amount + (prior["amount"] or 0)
+        if basis_left <= 0 and amount_left <= 0:
+            return 0
+        LedgerEntry.objects.create(
+            affiliate_id=commission.affiliate_id,
+            kind=(
+                LedgerEntry.Kind.REFUND_REVERSAL
+                if commission.status == Commission.Status.PENDING
+                else LedgerEntry.Kind.CLAWBACK
+            ),
+            amount=-amount_left,
+            currency=commission.currency,
+            commission=commission,
+            basis_amount=max(basis_left, 0),
+            reference=f"void:{commission.id}",
+            note=reason,
+        )
+        return amount_left
+
+
 def _apply_cancellation(event: PaymentEvent) -> str:
     referral = tracking_api.get_referral(app_id=event.app_id, customer_id=event.customer_id)
     if referral is None:

@@ -311,3 +311,22 @@ def test_refund_in_another_currency_fails_visibly_and_writes_nothing(world):
     assert event.last_error == "ValueError: refund in EUR for invoice in_1 paid in USD"
     assert event.next_attempt_at is not None
     assert LedgerEntry.objects.count() == 1
+
+
+def test_void_reverses_what_is_left_once_and_later_refunds_find_nothing(world):
+    # given a commission (past its hold) that was already half refunded
+    paid(world, "in_1", 10000, coupon=coupon(world))
+    apply(world, "invoice.refunded", invoice_id="in_1", amount=5000, currency="USD")
+    commission = Commission.objects.get()
+    # when staff void it, twice
+    first = ledger_api.void_commission(commission_id=commission.id, reason="self-referral ring")
+    second = ledger_api.void_commission(commission_id=commission.id, reason="again")
+    # then one clawback takes the rest and nothing else changes
+    assert (first, second) == (1500, 0)
+    rows = list(LedgerEntry.objects.order_by("created_at").values_list("kind", "amount", "note"))
+    assert rows[-1] == ("clawback", -1500, "self-referral ring")
+    assert ledger_api.sum_ledger(referral_id=commission.referral_id) == 0
+    # and a later refund reverses nothing more
+    apply(world, "invoice.refunded", invoice_id="in_1", amount=5000, currency="USD")
+    assert PaymentEvent.objects.order_by("-created_at").first().outcome == "refund_nothing_left"
+    assert ledger_api.sum_ledger(referral_id=commission.referral_id) == 0

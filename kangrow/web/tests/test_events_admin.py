@@ -8,7 +8,7 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kangrow.accounts.models import User
-from kangrow.ledger.models import Commission, PaymentEvent
+from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
 from kangrow.ledger.tests.helpers import apply, build_world
 from kangrow.web.admin.testing import current_code, log_in
 
@@ -67,3 +67,28 @@ def test_money_rows_are_read_only_in_admin(staff_client):
     assert staff_client.get("/admin/ledger/ledgerentry/add/").status_code == 403
     commission.refresh_from_db()
     assert commission.amount == 300
+
+
+def test_staff_void_writes_a_reversal_row(staff_client):
+    world = build_world()
+    apply(
+        world,
+        "invoice.paid",
+        invoice_id="in_1",
+        amount=1000,
+        currency="USD",
+        coupon=world.enrollment.coupon_code,
+    )
+    commission = Commission.objects.get()
+    response = staff_client.post(
+        "/admin/ledger/commission/",
+        {"action": "void", "_selected_action": [str(commission.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Voided 1 commission(s)" in response.content.decode()
+    assert list(LedgerEntry.objects.order_by("created_at").values_list("kind", "amount")) == [
+        ("commission", 300),
+        ("clawback", -300),
+    ]
+    assert LedgerEntry.objects.get(kind="clawback").note == "voided by staff@example.com in admin"
