@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 CONFIRM_VALIDITY = timedelta(days=7)
 PAYPAL_RECEIVER_MAX = 127  # payout_item.receiver.maxLength in PayPal's contract
+CHANGES_PER_HOUR = 5
 MAX_BATCH_ITEMS = 15_000  # PayPal's create_payout_request.items.maxItems
 UNCLAIMED_DAYS = 30  # PayPal returns unclaimed payouts after 30 days; we cancel them then
 EMAIL_SUBJECT = "You have a payout from KanGrow"
@@ -138,6 +140,18 @@ def _send_on_commit(*, to: str, template: str, subject: str, context: dict[str, 
     transaction.on_commit(_send)
 
 
+def _too_many_changes(user_id: UUID) -> bool:
+    """At most CHANGES_PER_HOUR confirmation emails per affiliate and hour (no mail bombing)."""
+    key = f"kangrow:paypal-email-changes:{user_id}"
+    if cache.add(key, 1, timeout=3600):
+        return False
+    try:
+        return cache.incr(key) > CHANGES_PER_HOUR
+    except ValueError:  # expired in between
+        cache.add(key, 1, timeout=3600)
+        return False
+
+
 def request_paypal_email_change(*, user_id: UUID, email: str) -> PayPalEmailView:
     """Set (or change) the PayPal email: it is unconfirmed until the link sent to it is used.
 
@@ -150,6 +164,10 @@ def request_paypal_email_change(*, user_id: UUID, email: str) -> PayPalEmailView
     user = accounts_api.get_user(user_id=user_id)
     if user is None or not user.is_active:
         raise ValidationError({"email": "This account cannot set a PayPal email."})
+    if _too_many_changes(user_id):
+        raise ValidationError(
+            {"email": "Too many PayPal email changes. Please wait an hour and try again."}
+        )
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():

@@ -94,3 +94,21 @@ def test_setting_the_same_confirmed_email_again_is_refused():
     with pytest.raises(ValidationError):
         api.request_paypal_email_change(user_id=user.id, email="pp@example.com")
     assert api.get_paypal_email(user_id=user.id).confirmed is True
+
+
+def test_changes_are_limited_per_hour(django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    cache.clear()
+    user = make_affiliate()
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(api.CHANGES_PER_HOUR):
+            api.request_paypal_email_change(user_id=user.id, email=f"pp{n}@example.com")
+    sent = len(mail.outbox)
+    with pytest.raises(ValidationError) as exc:
+        api.request_paypal_email_change(user_id=user.id, email="one-more@example.com")
+    assert exc.value.message_dict == {
+        "email": ["Too many PayPal email changes. Please wait an hour and try again."]
+    }
+    assert api.get_paypal_email(user_id=user.id).email == "pp4@example.com"
+    assert len(mail.outbox) == sent
