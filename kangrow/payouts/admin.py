@@ -11,7 +11,7 @@ from django.urls import path, reverse
 
 from kangrow.core.money import Money
 
-from . import api
+from . import api, tasks
 from .models import PayoutBatch, PayoutItem, PayoutRun, PayPalAccount, PayPalWebhookEvent
 
 
@@ -62,6 +62,14 @@ class PayoutRunAdmin(_ReadOnly):
         if not request.user.has_perm("payouts.add_payoutrun") and not request.user.is_superuser:
             return HttpResponse("You may not run payouts.", status=403)
         if request.method == "POST":
+            if not tasks.run_from_admin.app.conf.task_always_eager:  # a worker runs it
+                tasks.run_from_admin.delay(str(request.user.pk))
+                self.message_user(
+                    request,
+                    "Payout run started in the background: refresh this list to follow it.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:payouts_payoutrun_changelist"))
             summary = api.run_payouts(source="admin", started_by_id=request.user.pk)
             if summary.run_id is None and not summary.resumed:
                 self.message_user(request, "Nobody is eligible for a payout now.", messages.INFO)

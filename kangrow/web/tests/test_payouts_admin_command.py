@@ -176,3 +176,27 @@ def test_run_payouts_shows_a_progress_bar_on_a_terminal_only(fake, monkeypatch):
     plain = StringIO()
     call_command("run_payouts", stdout=plain)
     assert "Submitting batches" not in plain.getvalue()
+
+
+def test_with_a_worker_the_admin_run_is_queued_not_run_in_the_request(staff_client, fake):
+    from kangrow.payouts import tasks
+
+    two_affiliates()
+    celery_app = tasks.run_from_admin.app
+    celery_app.conf.task_always_eager = False
+    try:
+        response = staff_client.post(RUN, follow=True)
+        with celery_app.connection_for_read() as connection:
+            queue = connection.SimpleQueue("celery")
+            message = queue.get(timeout=2)
+            message.ack()
+            queue.close()
+    finally:
+        celery_app.conf.task_always_eager = True
+    assert "Payout run started in the background" in response.content.decode()
+    assert message.headers["task"] == "payouts.run_from_admin"
+    assert message.headers["argsrepr"] == repr((str(staff_client.staff.id),))
+    assert PayoutRun.objects.count() == 0 and fake.requests == []
+    # and the task itself runs the payout as the staff member
+    assert tasks.run_from_admin(str(staff_client.staff.id)) == 2
+    assert PayoutRun.objects.get().started_by_id == staff_client.staff.id
