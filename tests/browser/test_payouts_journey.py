@@ -22,7 +22,7 @@ def log_in(page, email: str) -> None:
     page.get_by_role("button", name="Log in", exact=True).click()
 
 
-def test_paypal_email_balance_withdrawal_and_history(page):
+def test_paypal_email_balance_withdrawal_and_history(page, artifacts_dir):
     w = world()
     jane = affiliate(w, "jane@example.com", paypal=None)
     jane.set_password(PASSWORD)
@@ -71,4 +71,5 @@ def test_paypal_email_balance_withdrawal_and_history(page):
     expect(history).to_contain_text("jane-pp@example.com")
     expect(history).to_contain_text("Paid")
     expect(page.get_by_text("Progress towards the minimum: 0%")).to_be_visible()
+    page.screenshot(path=artifacts_dir / "payouts.png", full_page=True)
     assert csp_errors == []
