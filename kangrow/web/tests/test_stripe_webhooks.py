@@ -281,3 +281,41 @@ def test_overlong_ids_are_a_clear_400(world):
     assert response.status_code == 400
     assert response.json()["error"]["details"] == ["customer_id"]
     assert PaymentEvent.objects.count() == 0
+
+
+def test_current_shape_refund_naming_only_the_payment_intent_finds_its_invoice(
+    world, django_capture_on_commit_callbacks
+):
+    # given a current-shape invoice whose payment is listed under invoice.payments
+    payments = {
+        "object": "list",
+        "data": [
+            {
+                "object": "invoice_payment",
+                "payment": {"type": "payment_intent", "payment_intent": "pi_new"},
+            }
+        ],
+    }
+    obj = current_invoice(payments=payments, discounts=[world.enrollment.coupon_code])
+    # and a refund of the charge that no longer names the invoice
+    charge = {
+        "id": "ch_2",
+        "object": "charge",
+        "customer": "cus_S2",
+        "payment_intent": "pi_new",
+        "amount_refunded": 2000,
+        "currency": "usd",
+    }
+    for evt_id, kind, body in [
+        ("evt_p", "invoice.paid", obj),
+        ("evt_r", "charge.refunded", charge),
+    ]:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert send(event(evt_id, kind, body)).status_code == 200
+    # then the refund reversed half of the commission
+    commission = Commission.objects.get()
+    assert commission.payment_ref == "pi_new"
+    assert list(LedgerEntry.objects.order_by("created_at").values_list("amount", flat=True)) == [
+        1200,
+        -600,
+    ]

@@ -88,6 +88,17 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _invoice_payment_intent(invoice: dict) -> str:
+    """The current shape moved the payment intent to invoice.payments[].payment.payment_intent
+    (present when the list is included); refunds of the charge name only that intent."""
+    payments = _dict(invoice.get("payments")).get("data") or []
+    for item in payments if isinstance(payments, list) else []:
+        intent = _id(_dict(_dict(item).get("payment")).get("payment_intent"))
+        if intent:
+            return intent
+    return ""
+
+
 def map_stripe_event(event: dict[str, Any]) -> MappedEvent | None:
     """The internal event for a Stripe event, or None when KanGrow does not use that type.
 
@@ -158,7 +169,7 @@ def map_stripe_event(event: dict[str, Any]) -> MappedEvent | None:
             "amount": amount,
             "currency": _currency(obj.get("currency")),
             "ref": ref or None,
-            "payment_ref": _id(obj.get("payment_intent")) or None,
+            "payment_ref": _id(obj.get("payment_intent")) or _invoice_payment_intent(obj) or None,
         }
         candidates = _coupon_candidates(obj.get("discount"), obj.get("discounts"))
         paid_at = _dict(obj.get("status_transitions")).get("paid_at")
