@@ -655,7 +655,13 @@ def submit_batch(*, batch_id: UUID, client: paypal.PayPalClient | None = None) -
             email_message=EMAIL_MESSAGE,
         )
     except paypal.PayPalValidationError as exc:
-        # PayPal refused the request as invalid: nothing was created, so the money comes back.
+        if batch.attempts > 1:
+            # An earlier attempt's outcome is unknown: PayPal may hold the batch, so releasing the
+            # money could pay it twice. Keep it held and retried; staff check it in PayPal.
+            logger.error("paypal refused re-sent batch %s: %s", batch.sender_batch_id, exc)
+            _record_error(batch_id, exc)
+            return PayoutBatch.Status.SUBMITTING
+        # Refused as invalid on the first attempt: nothing was created, so the money comes back.
         logger.error("paypal refused batch %s: %s", batch.sender_batch_id, exc)
         _reject_batch(batch_id, exc)
         return PayoutBatch.Status.REJECTED

@@ -208,3 +208,24 @@ def test_paypal_email_longer_than_paypal_accepts_is_refused():
         "email": ["PayPal accepts email addresses of at most 127 characters."]
     }
     assert api.get_paypal_email(user_id=jane.id) is None
+
+
+def test_refusal_of_a_re_sent_batch_keeps_the_money_held(fake, client):
+    # given a first attempt whose outcome is unknown (PayPal answered 500)
+    w = world()
+    jane = affiliate(w, "jane@example.com")
+    earn(w, jane, 10000)
+    fake.inject("create_batch", "500")
+    api.run_payouts(source="command", client=client)
+    batch = PayoutBatch.objects.get()
+    assert (batch.status, batch.attempts) == ("submitting", 1)
+    # when the re-send is refused as invalid
+    PayoutItem.objects.update(receiver="j" * 120 + "@example.com")
+    status = api.submit_batch(batch_id=batch.id, client=client)
+    # then the money is not released (PayPal might hold the first attempt): held, retried
+    batch.refresh_from_db()
+    assert (status, batch.status, batch.attempts) == ("submitting", "submitting", 2)
+    assert batch.last_error.startswith("PayPalValidationError")
+    assert balance(jane)["in_payout"] == 10000
+    assert PayoutItem.objects.get().state == "in_flight"
+    assert Notification.objects.filter(kind="payout.failed").count() == 0
