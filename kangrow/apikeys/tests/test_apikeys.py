@@ -1,26 +1,24 @@
 """API keys: shown once, stored hashed, revocable, last use recorded at most once a minute;
 created in /admin and by `manage.py create_api_key`."""
 
-import io
-import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import time_machine
-from django.core.management import CommandError, call_command
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kangrow.accounts.models import User
 from kangrow.apikeys import api
 from kangrow.apikeys.models import ApiKey
-from kangrow.web.admin.testing import current_code, log_in
-from kangrow.web.api.testing import make_program
+from kangrow.programs import api as programs_api
 
 
 @pytest.fixture
 def program(db):
-    return make_program()
+    app, _, _ = programs_api.upsert_app(
+        slug="invoicepro", fields={"name": "InvoicePro", "currency": "USD"}
+    )
+    return SimpleNamespace(app=app)
 
 
 def test_a_key_is_returned_once_and_only_its_hash_is_stored(program):
@@ -87,94 +85,3 @@ def test_last_use_is_recorded_at_most_once_a_minute(program):
         traveller.shift(timedelta(seconds=2))
         api.authenticate_api_key(raw=raw)
         assert ApiKey.objects.get().last_used_at == start + timedelta(seconds=61)
-
-
-def test_create_api_key_command_prints_the_key_once(program):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(
-        "create_api_key",
-        "--kind",
-        "app",
-        "--app",
-        "invoicepro",
-        "--name",
-        "be",
-        stdout=out,
-        stderr=err,
-    )
-    raw = out.getvalue().strip()
-    assert api.authenticate_api_key(raw=raw).app_id == program.app.id
-    assert raw not in err.getvalue()
-    out = io.StringIO()
-    call_command(
-        "create_api_key",
-        "--kind",
-        "staff",
-        "--scopes",
-        "apps:write, events:read",
-        "--name",
-        "ci",
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    assert api.authenticate_api_key(raw=out.getvalue().strip()).scopes == (
-        "apps:write",
-        "events:read",
-    )
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--kind", "app", "--app", "nope", "--name", "x"],
-        ["--kind", "app", "--name", "x"],
-        ["--kind", "staff", "--scopes", "root", "--name", "x"],
-    ],
-)
-def test_create_api_key_command_refuses_bad_input(program, args):
-    with pytest.raises(CommandError):
-        call_command("create_api_key", *args, stdout=io.StringIO(), stderr=io.StringIO())
-    assert ApiKey.objects.count() == 0
-
-
-@pytest.fixture
-def staff_client(db, client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    client.post("/admin/login/", {"otp_token": current_code(device)})
-    return client
-
-
-def test_staff_create_a_key_in_admin_and_see_it_once(program, staff_client):
-    # when
-    response = staff_client.post(
-        "/admin/apikeys/apikey/add/",
-        {"name": "InvoicePro backend", "kind": "app", "app": str(program.app.id)},
-        follow=True,
-    )
-    # then the next page shows the key, which works; the change page never shows it again
-    assert response.status_code == 200
-    text = response.content.decode()
-    raw = re.search(r"kg_app_[A-Za-z0-9_-]+", text).group(0)
-    row = ApiKey.objects.get()
-    assert api.authenticate_api_key(raw=raw).id == row.id
-    again = staff_client.get(f"/admin/apikeys/apikey/{row.id}/change/").content.decode()
-    assert raw not in again
-    assert row.prefix in again
-
-
-def test_staff_revoke_keys_in_admin(program, staff_client):
-    ref, raw = api.create_api_key(kind="app", name="k", app_id=program.app.id)
-    staff_client.post(
-        "/admin/apikeys/apikey/",
-        {"action": "revoke", "_selected_action": [str(ref.id)]},
-    )
-    assert api.authenticate_api_key(raw=raw) is None
-
-
-def test_admin_refuses_an_app_key_without_an_app(program, staff_client):
-    response = staff_client.post("/admin/apikeys/apikey/add/", {"name": "x", "kind": "app"})
-    assert response.status_code == 200
-    assert "An app key needs an app." in response.content.decode()
-    assert ApiKey.objects.count() == 0

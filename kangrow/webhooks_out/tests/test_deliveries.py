@@ -4,6 +4,7 @@ standardwebhooks library, retries with backoff, and disabling after repeated 410
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -11,9 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from kangrow.accounts import api as accounts_api
 from kangrow.programs import api as programs_api
 from kangrow.tracking import api as tracking_api
-from kangrow.web.api.testing import make_affiliate, make_program
 from kangrow.webhooks_out import api
 from kangrow.webhooks_out.models import Delivery, Endpoint, Message
 
@@ -59,9 +60,32 @@ def receiver():
     r.close()
 
 
+def make_affiliate(email):
+    user, _ = accounts_api.upsert_affiliate(
+        email=email, password="correct horse battery staple", verified=True, approved=True
+    )
+    return user
+
+
 @pytest.fixture
 def program(db):
-    return make_program()
+    app, _, _ = programs_api.upsert_app(
+        slug="invoicepro", fields={"name": "InvoicePro", "currency": "USD"}
+    )
+    other, _, _ = programs_api.upsert_app(
+        slug="mailpilot", fields={"name": "MailPilot", "currency": "USD"}
+    )
+    programs_api.upsert_campaign(
+        slug="launch",
+        app_slug="invoicepro",
+        fields={
+            "name": "Launch",
+            "commission_bps": 3000,
+            "recurring": True,
+            "customer_discount_bps": 2000,
+        },
+    )
+    return SimpleNamespace(app=app, other_app=other)
 
 
 def verify(secret: str, request: dict) -> dict:
