@@ -939,7 +939,29 @@ def settle_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
     ).exclude(status=Commission.Status.PAID).update(
         status=Commission.Status.PAID, updated_at=timezone.now()
     )
+    _emit_payout_paid(payout, payout_item_id)
     return True
+
+
+def _emit_payout_paid(payout: LedgerEntry, payout_item_id: UUID) -> None:
+    """payout.paid to each app whose commissions the payout settled, with that app's part."""
+    parts = (
+        LedgerEntry.objects.filter(payout_item_id=payout_item_id, commission__isnull=False)
+        .values("commission__app_id")
+        .annotate(total=Sum("amount"))
+        .order_by("commission__app_id")
+    )
+    for part in parts:
+        webhooks_out_api.emit(
+            app_id=part["commission__app_id"],
+            type="payout.paid",
+            data={
+                "payout_item_id": str(payout_item_id),
+                "affiliate_id": str(payout.affiliate_id),
+                "currency": payout.currency,
+                "amount": part["total"],
+            },
+        )
 
 
 def release_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:

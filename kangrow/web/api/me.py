@@ -25,6 +25,16 @@ from .base import ApiError
 
 router = Router(tags=["me"], auth=AffiliateToken(), throttle=[CredentialThrottle()])
 
+MAX_OFFSET = 1_000_000
+
+
+class Pagination(LimitOffsetPagination):
+    """limit 1 to 100 (default 50) and offset 0 to 1,000,000: {"items", "count"}."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=100)
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
 
 def _user_id(request: HttpRequest) -> UUID:
     return request.auth.user.pk  # type: ignore[attr-defined]
@@ -107,7 +117,7 @@ def enrollment_out(e: programs_api.EnrollmentRef) -> EnrollmentOut:
     response={200: list[EnrollmentOut], **errors(401, 403)},
     summary="My campaigns, with coupon code and link",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def my_enrollments(request: HttpRequest) -> list[EnrollmentOut]:
     rows = programs_api.list_enrollments(affiliate_id=_user_id(request))
     return [enrollment_out(e) for e in sorted(rows, key=lambda e: e.id, reverse=True)]
@@ -134,7 +144,7 @@ class MyReferralOut(Schema):
     response={200: list[MyReferralOut], **errors(401, 403)},
     summary="Customers I referred (emails masked)",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def my_referrals(request: HttpRequest) -> list[MyReferralOut]:
     rows = tracking_api.list_referrals(affiliate_id=_user_id(request))
     return [
@@ -175,7 +185,7 @@ class CommissionOut(Schema):
     response={200: list[CommissionOut], **errors(401, 403)},
     summary="My commissions, newest first (net of refunds and clawbacks)",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def my_commissions(request: HttpRequest) -> list[CommissionOut]:
     rows = ledger_api.list_commissions(affiliate_id=_user_id(request), limit=10_000)
     return [CommissionOut(**vars(c)) for c in rows]
@@ -198,7 +208,7 @@ class PayoutOut(Schema):
     response={200: list[PayoutOut], **errors(401, 403)},
     summary="My payouts, newest first",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def my_payouts(request: HttpRequest) -> list[PayoutOut]:
     rows = payouts_api.list_payouts(affiliate_id=_user_id(request), limit=10_000)
     return [
@@ -232,7 +242,7 @@ class NotificationOut(Schema):
     response={200: list[NotificationOut], **errors(401, 403)},
     summary="My notifications, newest first",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def my_notifications(request: HttpRequest) -> list[NotificationOut]:
     rows = notifications_api.list_notifications(user_id=_user_id(request), limit=1000)
     return [NotificationOut(**vars(n)) for n in rows]

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from kangrow.accounts import api as accounts_api
 from kangrow.ledger import api as ledger_api
@@ -28,7 +28,7 @@ from kangrow.webhooks_out import api as webhooks_api
 from .auth import CredentialThrottle, StaffKey, errors
 from .base import ApiError
 from .campaigns import program_error
-from .me import link_for
+from .me import Pagination, link_for
 
 router = Router(tags=["staff"], throttle=[CredentialThrottle()])
 
@@ -270,7 +270,7 @@ class EventFilter(Schema):
     response={200: list[EventOut], **errors(401, 403)},
     summary="Stored money events, newest first",
 )
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_events(request: HttpRequest, filters: Query[EventFilter]) -> Any:
     return ledger_api.list_events(status=filters.status, app_id=filters.app_id)
 

@@ -292,3 +292,75 @@ def test_emit_refuses_unknown_types_and_unserialisable_data(program):
     with pytest.raises(TypeError):
         api.emit(app_id=program.app.id, type="payout.paid", data={"x": object()})
     assert Message.objects.count() == 0
+
+
+def _paid_invoice(program, enrollment, invoice, amount):
+    from kangrow.ledger import api as ledger_api
+
+    now = timezone.now()
+    tracking_api.attribute_customer(
+        app_id=program.app.id,
+        customer_id=f"cus_{invoice}",
+        coupon=enrollment.coupon_code,
+        occurred_at=now - timedelta(minutes=1),
+    )
+    event_id, _ = ledger_api.ingest_event(
+        source="test",
+        external_id=f"evt_{invoice}",
+        app_id=program.app.id,
+        type="invoice.paid",
+        payload={
+            "customer_id": f"cus_{invoice}",
+            "invoice_id": invoice,
+            "amount": amount,
+            "currency": "USD",
+            "occurred_at": now.isoformat(),
+        },
+        occurred_at=now,
+    )
+    assert ledger_api.process_event(event_id=event_id) == "processed"
+
+
+def test_commission_created_and_payout_paid_reach_the_app(
+    program, receiver, django_capture_on_commit_callbacks
+):
+    # given an endpoint for commissions and payouts, and a campaign without a hold period
+    from uuid_utils.compat import uuid7
+
+    from kangrow.ledger import api as ledger_api
+
+    _, secret = api.create_endpoint(
+        app_id=program.app.id,
+        url=receiver.url,
+        event_types=["commission.created", "payout.paid"],
+    )
+    programs_api.upsert_campaign(slug="launch", app_slug="invoicepro", fields={"hold_days": 0})
+    jane = make_affiliate("jane@example.com")
+    enrollment = programs_api.join_campaign(affiliate_id=jane.id, campaign_slug="launch")
+    # when an invoice is paid, then the commission is paid out
+    with django_capture_on_commit_callbacks(execute=True):
+        _paid_invoice(program, enrollment, "in_1", 4900)
+    ledger_api.mature_commissions()
+    item_id = uuid7()
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = ledger_api.claim_payable_entries(
+            affiliate_id=jane.id, currency="USD", payout_item_id=item_id, minimum=1
+        )
+        assert ledger_api.settle_payout_item(payout_item_id=item_id) is True
+    # then
+    payloads = [verify(secret, r) for r in receiver.requests]
+    assert [p["type"] for p in payloads] == ["commission.created", "payout.paid"]
+    commission = payloads[0]["data"]
+    assert (commission["amount"], commission["invoice_amount"], commission["rate_bps"]) == (
+        1470,
+        4900,
+        3000,
+    )
+    assert commission["currency"] == "USD"
+    assert claimed == 1470
+    assert payloads[1]["data"] == {
+        "payout_item_id": str(item_id),
+        "affiliate_id": str(jane.id),
+        "currency": "USD",
+        "amount": 1470,
+    }
