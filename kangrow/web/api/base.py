@@ -1,5 +1,8 @@
 """The NinjaAPI object and its error format: {"error": {"code", "message", "details"}}."""
 
+import functools
+import logging
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
@@ -54,3 +57,39 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Throttled)
 def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     return error_response(request, 429, "rate_limited", "Too many requests; retry later.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug still answers in the error format (and is logged with its traceback)."""
+    logging.getLogger("kangrow.api").exception("unhandled API error on %s", request.path)
+    return error_response(request, 500, "server_error", "Something went wrong on our side.")
+
+
+def not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
+    """Any /api/v1/ path no operation matches."""
+    return error_response(request, 404, "not_found", "No such API endpoint.")
+
+
+def with_json_405(view):  # type: ignore[no-untyped-def]
+    """ninja answers a wrong method with a plain-text 405: give it the error format."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allowed = response.get("Allow", "")
+            json_response = error_response(
+                request,
+                405,
+                "method_not_allowed",
+                "This endpoint does not accept this method.",
+                {"allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
+            )
+            json_response["Allow"] = allowed
+            return json_response
+        return response
+
+    return wrapped

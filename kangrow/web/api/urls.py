@@ -1,6 +1,8 @@
 """Collects the API routers. Each web module registers its router here, in one place."""
 
-from .base import api
+from django.urls import re_path
+
+from .base import api, not_found, with_json_405
 
 ROUTERS: list[tuple[str, str]] = [
     # (prefix, "dotted.path.to.router"), e.g. ("/events", "kangrow.web.api.events.router")
@@ -16,4 +18,9 @@ for _prefix, _path in ROUTERS:
     _module, _name = _path.rsplit(".", 1)
     api.add_router(_prefix, getattr(__import__(_module, fromlist=[_name]), _name))
 
-urls = api.urls
+# Every answer under /api/v1/ is JSON: a wrong method gets the error format, an unknown path too.
+_patterns, _app_name, _namespace = api.urls
+for _pattern in _patterns:
+    if hasattr(_pattern, "callback"):
+        _pattern.callback = with_json_405(_pattern.callback)
+urls = ([*_patterns, re_path(r"^(?P<unmatched>.*)$", not_found)], _app_name, _namespace)

@@ -376,3 +376,28 @@ def test_staff_register_a_webhook_endpoint(client, world):
     assert bad.status_code == 422
     assert_error(unknown, 404, "unknown_app")
     assert len(webhooks_api.list_endpoints()) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/nope", 404, "not_found"),
+        ("get", "/me/nope/deeper", 404, "not_found"),
+        ("delete", "/me/balance", 405, "method_not_allowed"),
+        ("get", "/auth/token", 405, "method_not_allowed"),
+    ],
+)
+def test_unknown_paths_and_methods_answer_in_the_error_format(client, method, path, status, code):
+    response = getattr(client, method)(API + path)
+    assert_error(response, status, code)
+
+
+@pytest.mark.django_db
+def test_the_openapi_document_and_docs_are_served(client):
+    document = client.get(f"{API}/openapi.json")
+    assert document.status_code == 200
+    paths = set(document.json()["paths"])
+    assert {"/api/v1/referrals", "/api/v1/coupons/{code}", "/api/v1/me/balance"} <= paths
+    assert {"/api/v1/auth/token", "/api/v1/staff/events", "/api/v1/campaigns/{slug}/join"} <= paths
+    assert client.get(f"{API}/docs").status_code == 200
