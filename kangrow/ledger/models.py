@@ -159,6 +159,21 @@ class Commission(TimestampedModel):
             models.Index(fields=["affiliate_id", "status"], name="commissions_affiliate_idx"),
             models.Index(fields=["referral_id", "paid_at"], name="commissions_referral_idx"),
             models.Index(fields=["status", "available_at"], name="commissions_maturing_idx"),
+            # The dashboard's per-day, net and paying-customer reads of one affiliate's window,
+            # index-only (bench/dashboard.py: 0.4 s each without it for a busy affiliate).
+            models.Index(
+                fields=["affiliate_id", "paid_at"],
+                include=[
+                    "campaign_id",
+                    "currency",
+                    "status",
+                    "amount",
+                    "invoice_amount",
+                    "referral_id",
+                    "id",
+                ],
+                name="commissions_affiliate_paid_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -254,6 +269,12 @@ class LedgerEntry(UUIDv7Model):
         indexes = [
             models.Index(fields=["affiliate_id", "currency"], name="ledger_entries_affiliate_idx"),
             models.Index(fields=["payout_item_id"], name="ledger_entries_payout_item_idx"),
+            # A commission's net (its rows' sum) without visiting the heap: dashboard, referrals.
+            models.Index(
+                fields=["commission"],
+                include=["amount", "currency"],
+                name="ledger_entries_commission_net",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -44,7 +44,12 @@ class Click(UUIDv7Model):
         db_table = "clicks"
         ordering = ["-clicked_at"]
         indexes = [
-            models.Index(fields=["enrollment_id", "clicked_at"], name="clicks_enrollment_time_idx"),
+            # Covering (campaign_id included): the dashboard's clicks-per-day is index-only.
+            models.Index(
+                fields=["enrollment_id", "clicked_at"],
+                include=["campaign_id", "id"],
+                name="clicks_enrollment_cover_idx",
+            ),
             models.Index(fields=["campaign_id", "clicked_at"], name="clicks_campaign_time_idx"),
         ]
 
@@ -126,6 +131,13 @@ class Referral(TimestampedModel):
         indexes = [
             models.Index(fields=["affiliate_id", "referred_at"], name="referrals_affiliate_idx"),
             models.Index(fields=["enrollment_id"], name="referrals_enrollment_idx"),
+            # The dashboard's cancellations per day: only cancelled referrals, index-only.
+            models.Index(
+                fields=["affiliate_id", "cancelled_at"],
+                include=["campaign_id", "self_referral", "id"],
+                condition=Q(cancelled_at__isnull=False),
+                name="referrals_affiliate_cancel_idx",
+            ),
         ]
 
     def __str__(self) -> str:
