@@ -210,10 +210,14 @@ def _token_out(tokens: accounts_api.ApiTokens) -> TokenOut:
 
 @router.post(
     "/token",
-    response={200: TokenOut, **errors(401, 403)},
+    response={200: TokenOut, **errors(401, 403, 415)},
     summary="Log in: an access token (15 minutes) and a refresh token",
 )
 def issue_token(request: HttpRequest, body: TokenIn) -> TokenOut:
+    if request.content_type != "application/json":
+        # django-axes reads request.POST on a failed log-in: a form or multipart body is refused
+        # here rather than parsed twice.
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
     try:
         tokens = accounts_api.issue_api_tokens(
             request=request, email=body.email, password=body.password, device_info=body.device_info

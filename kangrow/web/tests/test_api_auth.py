@@ -261,3 +261,15 @@ def test_authenticated_calls_are_rate_limited_per_credential(client):
     assert carol_code == 200
     assert_error(limited, 429, "rate_limited")
     assert "Retry-After" in limited
+
+
+@pytest.mark.django_db
+def test_token_requests_must_be_json(client):
+    make_affiliate("jane@example.com")
+    response = client.post(
+        f"{API}/auth/token",
+        data=b'{"email": "jane@example.com", "password": "x"}',
+        content_type="multipart/form-data",
+    )
+    assert_error(response, 415, "unsupported_media_type")
+    assert RefreshToken.objects.count() == 0
