@@ -109,3 +109,43 @@ def test_admin_refuses_an_app_key_without_an_app(program, staff_client):
     assert response.status_code == 200
     assert "An app key needs an app." in response.content.decode()
     assert ApiKey.objects.count() == 0
+
+
+def test_staff_add_a_webhook_endpoint_in_admin_and_see_its_secret_once(program, staff_client):
+    from kangrow.webhooks_out.models import Endpoint
+
+    response = staff_client.post(
+        "/admin/webhooks_out/endpoint/add/",
+        {
+            "url": "https://pay.example/hooks",
+            "app": str(program.app.id),
+            "types": ["coupon.created"],
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    secret = re.search(r"whsec_[A-Za-z0-9+/=]+", response.content.decode()).group(0)
+    row = Endpoint.objects.get()
+    assert (row.secret, row.app_id, row.event_types) == (secret, program.app.id, ["coupon.created"])
+    assert (
+        secret
+        not in staff_client.get(f"/admin/webhooks_out/endpoint/{row.id}/change/").content.decode()
+    )
+
+
+def test_staff_retry_a_failed_delivery_from_the_log(program, staff_client):
+    from kangrow.webhooks_out import api as webhooks_api
+    from kangrow.webhooks_out.models import Delivery
+
+    webhooks_api.create_endpoint(app_id=program.app.id, url="http://127.0.0.1:9/closed")
+    webhooks_api.emit(app_id=program.app.id, type="payout.paid", data={})
+    Delivery.objects.update(status="failed", attempts=8)
+    row = Delivery.objects.get()
+    page = staff_client.get("/admin/webhooks_out/delivery/")
+    assert page.status_code == 200
+    staff_client.post(
+        "/admin/webhooks_out/delivery/", {"action": "retry", "_selected_action": [str(row.id)]}
+    )
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert row.last_error
