@@ -273,3 +273,45 @@ def test_token_requests_must_be_json(client):
     )
     assert_error(response, 415, "unsupported_media_type")
     assert RefreshToken.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refreshes_of_one_token_let_one_win_and_revoke_the_family():
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("real concurrent writers need PostgreSQL")
+    # given
+    jane = make_affiliate("jane@example.com")
+    from django.test import RequestFactory
+
+    tokens = accounts_api.issue_api_tokens(
+        request=RequestFactory().post("/"),
+        email="jane@example.com",
+        password=PASSWORD,
+        device_info=None,
+    )
+    barrier = threading.Barrier(4)
+    won, refused = [], []
+
+    def rotate():
+        try:
+            barrier.wait()
+            won.append(accounts_api.rotate_refresh_token(token=tokens.refresh_token))
+        except accounts_api.ApiTokenError as exc:
+            refused.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rotate) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # then one rotation won; the others count as reuse and revoke the family, winner included
+    assert len(won) == 1
+    assert refused == ["token_reused"] * 3
+    assert RefreshToken.objects.filter(user=jane, revoked=False).count() == 0
+    assert accounts_api.get_user_by_access_token(token=won[0].access_token) is None
