@@ -1,7 +1,7 @@
 """manage.py create_api_key: print a new API key once, for scripts.
 
-    manage.py create_api_key --kind app --app invoicepro --name "InvoicePro backend"
-    manage.py create_api_key --kind staff --scopes apps:write,campaigns:write --name "provisioning"
+manage.py create_api_key --kind app --app invoicepro --name "InvoicePro backend"
+manage.py create_api_key --kind staff --scopes apps:write,campaigns:write --name "provisioning"
 """
 
 from django.core.management.base import BaseCommand, CommandError
