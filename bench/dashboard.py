@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import httpx
 
@@ -50,9 +51,17 @@ def main() -> None:
             for name, url in {**AFFILIATE_PAGES, **STAFF_PAGES}.items():
                 staff = name in STAFF_PAGES
                 cookies = [sessions["staff"]] if staff else sessions["affiliates"]
-                status = httpx.get(web.base + url, headers={"Cookie": cookies[0]}).status_code
+                first = time.monotonic()
+                try:
+                    status = httpx.get(
+                        web.base + url, headers={"Cookie": cookies[0]}, timeout=60
+                    ).status_code
+                except httpx.TimeoutException:
+                    status = "timeout"
+                first = time.monotonic() - first
+                print(f"{name}: first request {status} in {first * 1000:.0f} ms", flush=True)
                 if status != 200:
-                    figures[name] = f"HTTP {status} (not measured)"
+                    figures[name] = f"{status} after {first:.1f} s (not measured)"
                     continue
                 total = args.staff_requests if staff else args.requests
                 paths = [f"{url}\t{c}" for c in cookies]

@@ -318,7 +318,7 @@ def fixed_rate(base: str, paths: list[str], *, rate: int, seconds: int, connecti
         out = subprocess.run(
             [PY, "-m", "bench.loadgen", "--base", base, "--paths", str(p), "--rate", str(rate),
              "--seconds", str(seconds), "--connections", str(connections)],
-            cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60, check=True,
+            cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180, check=True,
         ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])
 

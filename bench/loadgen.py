@@ -85,7 +85,7 @@ async def run(base: str, paths: list[str], rate: int, seconds: float, connection
         queue.put_nowait((due, paths[i % len(paths)]))
     for _ in workers:
         queue.put_nowait(None)
-    await asyncio.wait_for(asyncio.gather(*workers), timeout=seconds + 30)
+    await asyncio.wait_for(asyncio.gather(*workers), timeout=seconds + 120)
     elapsed = time.perf_counter() - start
     latencies.sort()
 
