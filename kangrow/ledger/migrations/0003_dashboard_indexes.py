@@ -1,5 +1,6 @@
-"""Covering indexes for the affiliate dashboard's commission reads and a commission's net (bench/dashboard.py), built
-CONCURRENTLY on PostgreSQL (non-atomic migration): commissions is large and written per event."""
+"""Covering indexes for the affiliate dashboard's commission reads and a commission's net
+(bench/dashboard.py), built CONCURRENTLY on PostgreSQL (non-atomic migration): commissions is
+large and written per event."""
 
 from django.db import migrations, models
 
