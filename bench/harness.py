@@ -140,8 +140,9 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
-        if self.database_url:
+        if self.database_url:  # already generated: bring its schema up to date
             self.env["DATABASE_URL"] = self.database_url
+            self.manage("migrate", "--verbosity=0", timeout=3600)
         else:
             out = subprocess.run(
                 [str(ROOT / "scripts" / "pg-temp"), "start", pg_bin()],
