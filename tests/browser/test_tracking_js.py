@@ -3,35 +3,16 @@
 Every request is answered by Playwright's router (no network): the SaaS page includes the
 script exactly as an app would, served from this repository's file."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import require_service
-
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("KANGROW_CHROMIUM", "/usr/bin/chromium")
-SCRIPT = Path(__file__).resolve().parents[2] / "static" / "kangrow.js"
+SCRIPT = Path(__file__).resolve().parents[2] / "kangrow" / "static" / "kangrow.js"
 PAGE = """<!doctype html><html><head>
 <script src="https://kangrow.example/static/kangrow.js" {attrs}></script></head><body>
 <form><input name="email"><input type="hidden" name="kangrow_ref"></form></body></html>"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        require_service("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def open_saas_page(browser, path, attrs='data-cookie-days="30"', context=None):

@@ -3,51 +3,35 @@ sign up, confirm from the email, wait for approval, get approved, log in with a 
 reach the dashboard, log out. Fields are found by their visible labels; the page must run
 without CSP violations (htmx loads with the request's nonce)."""
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from conftest import require_service
 from kangrow.accounts import api
 from kangrow.accounts.models import User
 from kangrow.accounts.tests.helpers import PASSWORD, link_path
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = os.environ.get("KANGROW_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture
-def page(live_server, settings):
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        require_service("chromium")
-    from playwright.sync_api import sync_playwright
-
+def page(browser, live_server, settings):
     cache.clear()
     settings.KANGROW_BASE_URL = live_server.url
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None,
-        )
-        page.not_found = []
-        page.on("response", lambda r: page.not_found.append(r.url) if r.status == 404 else None)
-        yield page
-        browser.close()
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+    page.not_found = []
+    page.on("response", lambda r: page.not_found.append(r.url) if r.status == 404 else None)
+    yield page
+    context.close()
 
 
 def test_a_new_affiliate_signs_up_confirms_waits_and_reaches_the_dashboard(page):
