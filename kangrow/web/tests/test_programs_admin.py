@@ -8,10 +8,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from kangrow.accounts.models import User
 from kangrow.programs import api
 from kangrow.programs.models import App, Campaign, Enrollment
+from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 from kangrow.tracking import api as tracking
 from kangrow.web.admin.testing import current_code, log_in
-
-from .factories import make_affiliate, make_app, make_campaign
 
 pytestmark = pytest.mark.django_db
 
