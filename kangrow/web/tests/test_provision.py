@@ -5,6 +5,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from kangrow.payouts import api as payouts
+from kangrow.payouts.models import PayPalAccount
 from kangrow.programs.models import App, Campaign, Enrollment
 
 PASSWORD = "correct horse battery staple"
@@ -100,6 +102,8 @@ def test_provision_creates_everything_and_prints_it(tmp_path, settings):
     assert user.confirmed_at is not None
     assert user.check_password(PASSWORD)
     assert enrollment.status == "active"
+    paypal = payouts.get_paypal_email(user_id=user.id)
+    assert (paypal.email, paypal.confirmed) == ("jane-pp@example.com", True)
 
 
 @pytest.mark.django_db
@@ -112,6 +116,7 @@ def test_provision_twice_doubles_nothing_and_updates_changed_fields(tmp_path):
     second = run(tmp_path, data)
 
     assert counts() == (1, 1, 1, 1)
+    assert PayPalAccount.objects.count() == 1
     assert Campaign.objects.get().commission_bps == 3500
     assert App.objects.get().name == "InvoicePro 2"
     assert second["apps"]["invoicepro"] == {

@@ -7,8 +7,8 @@ Prints JSON: {"apps": {slug: {"id", "signing_secret"?}}, "campaigns": {slug: {"i
 "affiliates": {email: {"id"}}, "enrollments": [{"affiliate", "campaign", "coupon_code",
 "token", "link"}]}. A generated signing secret is printed once, when the app is created.
 
-`paypal_email` on an affiliate is accepted and validated but not stored yet (the payouts
-issue adds the column).
+`paypal_email` on an affiliate is stored as confirmed (no confirmation email is sent; the
+affiliate is told of a change only when they change it themselves in the portal).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from kangrow.accounts import api as accounts
+from kangrow.payouts import api as payouts
 from kangrow.programs import api as programs
 
 SECTIONS = ("apps", "campaigns", "affiliates", "enrollments")
@@ -266,11 +266,6 @@ class Command(BaseCommand):
         email = _text(entry, "email", required=True, limit=160)
         password = _text(entry, "password", limit=200)
         paypal_email = _text(entry, "paypal_email", limit=254)
-        if paypal_email is not None:
-            try:
-                validate_email(paypal_email)
-            except ValidationError:
-                raise EntryError("paypal_email", "Enter a valid email address.")
         try:
             user, created = accounts.upsert_affiliate(
                 email=email,
@@ -283,6 +278,11 @@ class Command(BaseCommand):
                 field, messages = next(iter(exc.message_dict.items()))
                 raise EntryError(field, " ".join(messages))
             raise EntryError("email", " ".join(exc.messages))
+        if paypal_email is not None:
+            try:
+                payouts.set_confirmed_paypal_email(user_id=user.id, email=paypal_email)
+            except ValidationError as exc:
+                raise EntryError("paypal_email", " ".join(exc.messages))
         output["affiliates"][user.email] = {"id": str(user.id), "created": created}
 
     def _enrollments(self, entry: dict[str, Any], output: dict[str, Any]) -> None:
