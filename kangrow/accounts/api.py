@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from kangrow.core.text import reject_nul
+from kangrow.notifications import api as notifications_api
 
 from . import emails, tokens
 from .models import RefreshToken, User, UserToken
@@ -614,11 +615,21 @@ def approve_affiliates(*, user_ids: list[uuid.UUID]) -> int:
             approved_affiliate=True, rejected_at=None, rejection_reason="", updated_at=now
         )
         for user in users:
+            # the decision email is transactional (always sent); the in-app row joins the
+            # affiliate's notification centre
             emails.send_on_commit(
                 to=user.email,
                 template="approved",
                 subject="You are approved as a KanGrow affiliate",
                 context={"user": user, "url": _url("/dashboard/")},
+            )
+            notifications_api.notify(
+                user_id=user.pk,
+                kind="affiliate.approved",
+                title="You are approved as a KanGrow affiliate",
+                body="Join campaigns from the catalog and share your links and coupon codes.",
+                email=False,
+                dedupe_key=f"affiliate.approved:{user.pk}:{now.isoformat()}",
             )
     return len(users)
 

@@ -348,6 +348,7 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         event=event,
         note=f"{terms.commission_bps / 100:g} % of invoice {event.invoice_id}",
     )
+    _notify_commission_earned(commission, referral)
     webhooks_out_api.emit(
         app_id=commission.app_id,
         type="commission.created",
@@ -477,6 +478,33 @@ def _apply_cancellation(event: PaymentEvent) -> str:
         return "already_cancelled"
     _notify_cancellation(referral)
     return "referral_cancelled"
+
+
+def _notify_commission_earned(commission: Commission, referral: Any) -> None:
+    app = programs_api.get_app(app_id=commission.app_id)
+    app_name = app.name if app else "an app"
+    customer = referral.customer_email_masked or commission.customer_id
+    amount = Money(commission.amount, commission.currency).format()
+    invoice = Money(commission.invoice_amount, commission.currency).format()
+    available = commission.available_at.date().isoformat()
+    notifications_api.notify(
+        user_id=commission.affiliate_id,
+        kind="commission.earned",
+        title=f"You earned {amount} from {app_name}",
+        body=(
+            f"{customer} paid a {invoice} invoice for {app_name}: your commission is {amount}, "
+            f"payable from {available}."
+        ),
+        data={
+            "commission_id": str(commission.id),
+            "app": app_name,
+            "customer": customer,
+            "amount": commission.amount,
+            "currency": commission.currency,
+            "available_at": commission.available_at.isoformat(),
+        },
+        dedupe_key=f"commission.earned:{commission.id}",
+    )
 
 
 def monthly_commission_lost(*, referral_id: UUID) -> tuple[int, str | None]:

@@ -233,14 +233,18 @@ EMAIL_KINDS: tuple[EmailKind, ...] = (
         "Cancellation alerts",
         "A customer you referred cancelled: the app, the campaign and the commission lost.",
     ),
-    EmailKind("commission.earned", "Commission earned", "A referred customer paid an invoice."),
+    EmailKind(
+        "commission.earned",
+        "Commission earned",
+        "A referred customer paid an invoice (off by default: busy affiliates earn many a day).",
+        default=False,
+    ),
     EmailKind("payout.sent", "Payout sent", "Your earnings were sent to your PayPal account."),
     EmailKind(
         "payout.failed",
         "Payout failed",
         "A payout could not be delivered; the money is back in your payable balance.",
     ),
-    EmailKind("affiliate.approved", "Approval", "Your affiliate application was decided."),
 )
 _DEFAULTS = {k.kind: k.default for k in EMAIL_KINDS}
 

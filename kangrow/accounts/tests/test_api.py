@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from kangrow.accounts import api, tokens
 from kangrow.accounts.models import RefreshToken, User, UserToken
+from kangrow.notifications.models import Notification, OutboxEmail
 
 from .helpers import PASSWORD, make_user, token_of
 
@@ -508,6 +509,10 @@ def test_approve_affiliates_approves_only_verified_pending_users_and_emails_them
         (["p@example.com"], "You are approved as a KanGrow affiliate")
     ]
     assert "http://127.0.0.1:8000/dashboard/" in mail.outbox[0].body
+    # the notification centre has it too, in-app only (the decision email is the one above)
+    note = Notification.objects.get()
+    assert (note.user_id, note.kind) == (pending.pk, "affiliate.approved")
+    assert not OutboxEmail.objects.exists()
 
 
 def test_reject_affiliates_records_the_reason_and_emails_it(on_commit):

@@ -39,6 +39,22 @@ def test_paid_invoice_with_coupon_creates_one_commission(world):
     assert list(LedgerEntry.objects.values_list("kind", "amount")) == [("commission", 1470)]
 
 
+def test_a_commission_notifies_its_affiliate_once_in_app(world, django_capture_on_commit_callbacks):
+    # given a referred customer whose invoice is paid, and the same invoice replayed
+    with django_capture_on_commit_callbacks(execute=True):
+        paid(world, "in_1", 4900, coupon=coupon(world), customer_email="bob.buyer@example.org")
+        paid(world, "in_1", 4900, coupon=coupon(world))
+    # then one commission.earned notification names the app, the masked customer and the amount
+    note = Notification.objects.get(kind="commission.earned")
+    commission = Commission.objects.get()
+    assert note.user_id == world.affiliate.id
+    assert note.title == "You earned 14.70 USD from InvoicePro"
+    assert "bob.buyer@example.org" not in note.body and "49.00 USD" in note.body
+    assert note.data["commission_id"] == str(commission.id) and note.data["amount"] == 1470
+    # emailed only when the affiliate asks for it (off by default)
+    assert not OutboxEmail.objects.filter(notification=note).exists()
+
+
 def test_replayed_invoice_from_another_event_id_creates_no_second_commission(world):
     paid(world, "in_1", 4900, coupon=coupon(world))
     # when the same invoice arrives again under another event id

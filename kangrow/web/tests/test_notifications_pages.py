@@ -117,7 +117,7 @@ def test_read_marks_need_post_and_csrf(jane):
     assert Notification.objects.filter(read_at__isnull=True).count() == 1
 
 
-def test_preferences_page_shows_defaults_on(jane):
+def test_preferences_page_shows_the_defaults(jane):
     response = client_for(jane).get("/notifications/preferences")
     html = response.content.decode()
     assert response.status_code == 200
@@ -126,10 +126,10 @@ def test_preferences_page_shows_defaults_on(jane):
         "Commission earned",
         "Payout sent",
         "Payout failed",
-        "Approval",
     ):
         assert label in html
-    assert html.count("checked") == 5
+    # every kind is emailed by default except commission.earned (in-app only until chosen)
+    assert html.count("checked") == 3
 
 
 def test_saving_preferences_stores_each_kind(jane):
@@ -146,11 +146,10 @@ def test_saving_preferences_stores_each_kind(jane):
         "commission.earned": False,
         "payout.sent": True,
         "payout.failed": True,
-        "affiliate.approved": False,
     }
     # saving again updates the same rows (unique per user and kind)
     client.post("/notifications/preferences", {"commission.earned": "on"})
-    assert EmailPreference.objects.filter(user=jane).count() == 5
+    assert EmailPreference.objects.filter(user=jane).count() == 4
     assert notifications_api.wants_email(user_id=jane.id, kind="commission.earned") is True
     assert notifications_api.wants_email(user_id=jane.id, kind="referral.cancelled") is False
 

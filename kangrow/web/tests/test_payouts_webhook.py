@@ -77,7 +77,7 @@ def test_failed_item_webhook_returns_the_money(client, fake, paypal_settings):
     response = post(client, record)
     assert response.json() == {"status": "returned"}
     assert balance(jane)["available"] == 15000
-    note = Notification.objects.get(user=jane)
+    note = Notification.objects.get(user=jane, kind__startswith="payout.")
     assert note.kind == "payout.failed" and "PayPal could not deliver it" in note.body
 
 

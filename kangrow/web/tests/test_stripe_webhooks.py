@@ -190,7 +190,10 @@ def test_checkout_ref_then_invoice_refund_and_cancellation(
         ("commission", 1200),
         ("refund_reversal", -1200),
     ]
-    assert list(Notification.objects.values_list("kind", flat=True)) == ["referral.cancelled"]
+    assert list(Notification.objects.order_by("created_at").values_list("kind", flat=True)) == [
+        "commission.earned",
+        "referral.cancelled",
+    ]
     assert len(mail.outbox) == 1
 
 
