@@ -34,7 +34,7 @@ from .forms import (
     ProfileForm,
     RegistrationForm,
 )
-from .gates import approved_affiliate_required, is_approved_affiliate, login_required_page
+from .gates import is_approved_affiliate, login_required_page
 
 INVALID_LOGIN = "Invalid email or password"
 IF_IN_SYSTEM = "If your email is in our system, you will receive instructions shortly."
@@ -468,10 +468,3 @@ def resend_confirmation(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, f"We sent a new confirmation link to {request.user.email}.")
     return HttpResponseRedirect(reverse("accounts:waiting"))
-
-
-@never_cache
-@require_GET
-@approved_affiliate_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html", {"user": request.user})
