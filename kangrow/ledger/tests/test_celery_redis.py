@@ -94,7 +94,7 @@ def test_event_is_processed_by_a_real_worker_through_redis(redis_url):
             "-m",
             "celery",
             "-A",
-            "config",
+            "kangrow",
             "worker",
             "--pool=solo",
             "--without-gossip",
