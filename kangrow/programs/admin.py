@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from kangrow.core.fields import https_formfield
+
 from . import api
 from .models import App, Campaign, CompanyProfile, Enrollment
 
@@ -33,6 +35,7 @@ class CompanyProfileAdmin(admin.ModelAdmin):
 
 class AppForm(forms.ModelForm):
     class Meta:
+        formfield_callback = https_formfield
         model = App
         fields = ("slug", *(f for f in api.APP_FIELDS if f != "signing_secret"))
 
@@ -123,6 +126,7 @@ class AppAdmin(admin.ModelAdmin):
 
 class CampaignForm(forms.ModelForm):
     class Meta:
+        formfield_callback = https_formfield
         model = Campaign
         fields = ("app", "slug", *api.CAMPAIGN_FIELDS)
 

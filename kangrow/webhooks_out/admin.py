@@ -4,7 +4,9 @@ from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 
+from kangrow.core.fields import https_formfield
 from kangrow.programs import api as programs_api
 
 from . import api
@@ -22,6 +24,7 @@ class EndpointCreateForm(forms.ModelForm):
     )
 
     class Meta:
+        formfield_callback = https_formfield
         model = Endpoint
         fields = ["url"]
 
@@ -40,6 +43,7 @@ class EndpointAdmin(admin.ModelAdmin):
     actions = ["enable", "disable"]
     exclude = ["secret"]
     readonly_fields = ["app_id", "consecutive_gone", "disabled_at", "disabled_reason", "is_active"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_form(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
         if obj is None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from kangrow.accounts import api as accounts_api
@@ -104,7 +104,7 @@ class EndpointOut(Schema):
     response={201: EndpointOut, **errors(401, 403, 404)},
     summary="Register an outbound webhook endpoint for an app (its secret is returned once)",
 )
-def add_endpoint(request: HttpRequest, slug: Slug, body: EndpointIn) -> tuple[int, EndpointOut]:
+def add_endpoint(request: HttpRequest, slug: Slug, body: EndpointIn) -> Status[EndpointOut]:
     app = programs_api.get_app_by_slug(slug=slug)
     if app is None:
         raise ApiError(404, "unknown_app", f"No app with slug {slug!r}.")
@@ -114,8 +114,8 @@ def add_endpoint(request: HttpRequest, slug: Slug, body: EndpointIn) -> tuple[in
         )
     except webhooks_api.WebhookError as exc:
         raise ApiError(422, exc.code, exc.message, {"field": exc.field})
-    return 201, EndpointOut(
-        id=ref.id, url=ref.url, event_types=list(ref.event_types), secret=secret
+    return Status(
+        201, EndpointOut(id=ref.id, url=ref.url, event_types=list(ref.event_types), secret=secret)
     )
 
 
