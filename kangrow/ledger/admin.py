@@ -3,23 +3,27 @@ action, "retry", reprocesses an event through the api (which writes new rows, ne
 
 from django.contrib import admin
 
+from kangrow.core.admin import BigTableAdmin
+
 from . import api
 from .models import Commission, LedgerEntry, PaymentEvent
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+class EventTypeFilter(admin.SimpleListFilter):
+    """The internal event types, listed from the api (not SELECT DISTINCT over every event)."""
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+    title = "type"
+    parameter_name = "type"
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return [(t, t) for t in api.EVENT_TYPES]
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(type=self.value()) if self.value() else queryset
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(_ReadOnly):
+class PaymentEventAdmin(BigTableAdmin):
     list_display = [
         "created_at",
         "source",
@@ -31,9 +35,8 @@ class PaymentEventAdmin(_ReadOnly):
         "attempts",
         "next_attempt_at",
     ]
-    list_filter = ["status", "source", "type", "outcome"]
-    search_fields = ["external_id", "customer_id", "invoice_id"]
-    date_hierarchy = "created_at"
+    list_filter = ["status", EventTypeFilter, "created_at"]
+    search_fields = ["external_id", "customer_id", "invoice_id", "=source", "=outcome"]
     actions = ["retry"]
 
     @admin.action(description="Retry processing now")
@@ -56,7 +59,7 @@ class LedgerEntryInline(admin.TabularInline):
 
 
 @admin.register(Commission)
-class CommissionAdmin(_ReadOnly):
+class CommissionAdmin(BigTableAdmin):
     list_display = [
         "paid_at",
         "invoice_id",
@@ -68,9 +71,8 @@ class CommissionAdmin(_ReadOnly):
         "status",
         "available_at",
     ]
-    list_filter = ["status", "currency"]
-    search_fields = ["invoice_id", "customer_id", "=affiliate_id", "=referral_id"]
-    date_hierarchy = "paid_at"
+    list_filter = ["status", "paid_at"]
+    search_fields = ["invoice_id", "customer_id", "=affiliate_id", "=referral_id", "=currency"]
     inlines = [LedgerEntryInline]
     actions = ["void"]
 
@@ -83,8 +85,7 @@ class CommissionAdmin(_ReadOnly):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(_ReadOnly):
+class LedgerEntryAdmin(BigTableAdmin):
     list_display = ["created_at", "affiliate_id", "kind", "amount", "currency", "note"]
-    list_filter = ["kind", "currency"]
-    search_fields = ["=affiliate_id", "note", "reference"]
-    date_hierarchy = "created_at"
+    list_filter = ["kind", "created_at"]
+    search_fields = ["=affiliate_id", "note", "reference", "=currency"]

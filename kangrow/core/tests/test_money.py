@@ -7,13 +7,20 @@ from kangrow.core.money import Money, apply_rate
 
 @pytest.mark.parametrize(
     ("amount", "bps", "expected"),
-    [(4900, 3000, 1470), (999, 3000, 300), (1, 5000, 1), (1, 4999, 0), (-999, 3000, -300), (0, 3000, 0)],
+    [
+        (4900, 3000, 1470),
+        (999, 3000, 300),
+        (1, 5000, 1),
+        (1, 4999, 0),
+        (-999, 3000, -300),
+        (0, 3000, 0),
+    ],
 )
 def test_apply_rate_rounds_half_up(amount, bps, expected):
     assert apply_rate(amount, bps) == expected
 
 
-@given(st.integers(-10**12, 10**12), st.integers(0, 10_000))
+@given(st.integers(-(10**12), 10**12), st.integers(0, 10_000))
 def test_apply_rate_is_within_half_a_cent_of_exact(amount, bps):
     assert abs(apply_rate(amount, bps) * 10_000 - amount * bps) <= 5_000
 
