@@ -33,7 +33,11 @@ def test_demo_creates_the_staff_superuser_and_prints_how_to_enrol():
     assert (staff.is_staff, staff.is_superuser, staff.is_active) == (True, True, True)
     assert (staff.email_verified, staff.verified) == (True, True)
     assert staff.check_password(STAFF_PASSWORD)
-    assert f"Staff (admin): {STAFF_EMAIL} / {STAFF_PASSWORD}" in output
+    logins = output.split("Demo logins:")[-1]
+    assert f"Staff (admin): {STAFF_EMAIL} / {STAFF_PASSWORD}" in logins
+    assert "Approved affiliate: affiliate@kangrow.local / kangrow-demo-pass" in logins
+    affiliate = User.objects.get(email="affiliate@kangrow.local")
+    assert affiliate.approved_affiliate and affiliate.check_password("kangrow-demo-pass")
     assert "/accounts/log-in" in output
     assert "Scan the QR code with an authenticator app" in output
 

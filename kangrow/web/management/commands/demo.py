@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kangrow.accounts import demo as accounts_demo
+
 STAFF_EMAIL = "admin@kangrow.local"
 STAFF_PASSWORD = "kangrow-admin-demo"  # demo data only: printed below, documented in the README
 DEMO_MODULES = [
@@ -83,6 +85,10 @@ class Command(BaseCommand):
                 [
                     "",
                     "Demo logins:",
+                    f"  Approved affiliate: {accounts_demo.APPROVED_EMAIL} / "
+                    f"{accounts_demo.DEMO_PASSWORD}",
+                    f"  Affiliate waiting for approval: {accounts_demo.PENDING_EMAIL} / "
+                    f"{accounts_demo.DEMO_PASSWORD}",
                     f"  Staff (admin): {STAFF_EMAIL} / {STAFF_PASSWORD}",
                     "",
                     "The staff user needs a second factor (TOTP) for /admin:",
