@@ -5,15 +5,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kangrow.accounts.models import User
 from kangrow.core import admin as core_admin
 from kangrow.programs import api as programs
 from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 from kangrow.tracking import api as tracking
 from kangrow.tracking.models import Click
-from kangrow.web.admin.testing import current_code, log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,15 +21,6 @@ BIG_LISTS = [
     "/admin/ledger/commission/",
     "/admin/ledger/ledgerentry/",
 ]
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    assert client.post("/admin/login/", {"otp_token": current_code(device)}).status_code == 302
-    return client
 
 
 @pytest.fixture

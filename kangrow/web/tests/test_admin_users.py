@@ -4,25 +4,12 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kangrow.accounts.models import User, UserToken
-from kangrow.web.admin.testing import current_code, log_in
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/accounts/user/"
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    response = client.post("/admin/login/", {"otp_token": current_code(device)})
-    assert response.status_code == 302
-    assert client.get("/admin/").status_code == 200
-    return client
 
 
 def _pending(email, **extra):

@@ -6,12 +6,9 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kangrow.accounts.models import User
 from kangrow.apikeys import api
 from kangrow.apikeys.models import ApiKey
-from kangrow.web.admin.testing import current_code, log_in
 from kangrow.web.api.testing import make_program
 
 
@@ -66,15 +63,6 @@ def test_create_api_key_command_refuses_bad_input(program, args):
     with pytest.raises(CommandError):
         call_command("create_api_key", *args, stdout=io.StringIO(), stderr=io.StringIO())
     assert ApiKey.objects.count() == 0
-
-
-@pytest.fixture
-def staff_client(db, client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    client.post("/admin/login/", {"otp_token": current_code(device)})
-    return client
 
 
 def test_staff_create_a_key_in_admin_and_see_it_once(program, staff_client):

@@ -4,25 +4,11 @@ money rows cannot be edited or deleted there."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kangrow.accounts.models import User
 from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
 from kangrow.ledger.tests.helpers import apply, build_world
-from kangrow.web.admin.testing import current_code, log_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client():
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    client = Client()
-    log_in(client, staff)
-    client.post("/admin/login/", {"otp_token": current_code(device)})
-    return client
 
 
 def test_staff_retry_applies_a_waiting_event(staff_client):

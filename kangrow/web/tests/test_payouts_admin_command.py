@@ -6,7 +6,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kangrow.accounts.models import User
 from kangrow.integrations.paypal.fake import FakePayPal
@@ -14,7 +13,7 @@ from kangrow.ledger import api as ledger_api
 from kangrow.payouts import api
 from kangrow.payouts.models import PayoutBatch, PayoutItem, PayoutRun
 from kangrow.payouts.tests.helpers import affiliate, earn, world
-from kangrow.web.admin.testing import current_code, log_in
+from kangrow.web.admin.testing import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +27,6 @@ def fake(settings):
         settings.PAYPAL_CLIENT_ID = server.client_id
         settings.PAYPAL_CLIENT_SECRET = server.client_secret
         yield server
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    client.post("/admin/login/", {"otp_token": current_code(device)})
-    client.staff = staff
-    return client
 
 
 def two_affiliates():

@@ -3,25 +3,13 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kangrow.accounts.models import User
 from kangrow.programs import api
 from kangrow.programs.models import App, Campaign, Enrollment
 from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 from kangrow.tracking import api as tracking
-from kangrow.web.admin.testing import current_code, log_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    staff = User.objects.create_superuser("staff@example.com", "correct horse battery staple")
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    log_in(client, staff)
-    assert client.post("/admin/login/", {"otp_token": current_code(device)}).status_code == 302
-    return client
 
 
 @pytest.fixture
