@@ -116,7 +116,7 @@ def _schedule_drain() -> None:
     """Queue a drain of due events unless one is queued already (called after commit)."""
     from . import tasks
 
-    if not tasks.drain_events.app.conf.task_always_eager:  # inline: nothing to deduplicate
+    if not _processed_inline():  # inline: nothing to deduplicate
         try:
             if not cache.add(_DRAIN_FLAG, "1", timeout=_DRAIN_FLAG_TTL):
                 return  # a queued drain has not started yet: it will see this event
@@ -128,6 +128,13 @@ def _schedule_drain() -> None:
         logger.exception("could not enqueue the events drain")
         with contextlib.suppress(Exception):
             cache.delete(_DRAIN_FLAG)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: UUID
+    created: bool  # False: a repeat of a stored event, which changed nothing
+    status: str  # the stored event's processing status right after storing
 
 
 def ingest_event(
@@ -144,29 +151,64 @@ def ingest_event(
     Returns (event id, True) for a new event and (existing id, False) for a repeat, which
     changes nothing.
     """
+    stored = store_event(
+        source=source,
+        external_id=external_id,
+        app_id=app_id,
+        type=type,
+        payload=payload,
+        occurred_at=occurred_at,
+    )
+    return stored.id, stored.created
+
+
+def store_event(
+    *,
+    source: str,
+    external_id: str,
+    app_id: UUID,
+    type: str,
+    payload: dict,
+    occurred_at: datetime,
+) -> StoredEvent:
+    """`ingest_event` that also says the event's status (for the acknowledgement), without
+    reading the row again when it was just stored and is processed by a worker."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row = PaymentEvent.objects.create(
-                    source=source,
-                    external_id=external_id,
-                    app_id=app_id,
-                    type=type,
-                    customer_id=str(payload.get("customer_id") or ""),
-                    invoice_id=str(payload.get("invoice_id") or ""),
-                    payload=payload,
-                    occurred_at=occurred_at,
-                    next_attempt_at=timezone.now() + _RECEIVED_GRACE,
-                )
-        except IntegrityError:
-            existing = PaymentEvent.objects.filter(source=source, external_id=external_id).first()
-            if existing is None:
-                raise
-            return existing.id, False
-        transaction.on_commit(_schedule_drain)
-    return row.id, True
+    # One transaction (a savepoint when the caller has one): INSERT, then the drain on commit.
+    try:
+        with transaction.atomic():
+            row = PaymentEvent.objects.create(
+                source=source,
+                external_id=external_id,
+                app_id=app_id,
+                type=type,
+                customer_id=str(payload.get("customer_id") or ""),
+                invoice_id=str(payload.get("invoice_id") or ""),
+                payload=payload,
+                occurred_at=occurred_at,
+                next_attempt_at=timezone.now() + _RECEIVED_GRACE,
+            )
+            transaction.on_commit(_schedule_drain)
+    except IntegrityError:
+        existing = (
+            PaymentEvent.objects.filter(source=source, external_id=external_id)
+            .values_list("id", "status")
+            .first()
+        )
+        if existing is None:
+            raise
+        return StoredEvent(id=existing[0], created=False, status=existing[1])
+    status = row.status
+    if _processed_inline() and not transaction.get_connection().in_atomic_block:
+        status = get_event_status(event_id=row.id)  # the drain ran on commit, in this process
+    return StoredEvent(id=row.id, created=True, status=status)
+
+
+def _processed_inline() -> bool:
+    from . import tasks
+
+    return bool(tasks.drain_events.app.conf.task_always_eager)
 
 
 # --- processing -----------------------------------------------------------------------------
