@@ -1,7 +1,8 @@
 """The ledger context's public API: money events in, commissions, refunds, balances.
 
 Every event is stored first (`ingest_event`, unique on source + external id), acknowledged, and
-processed after commit (`process_event`). An event that depends on one that has not arrived yet
+processed after commit, in batches by a drain (`drain_events`; `process_event` for one event).
+An event that depends on one that has not arrived yet
 (an invoice before the customer's signup, a refund before its invoice, a cancellation before the
 customer was attributed) goes to "waiting" and is retried with backoff by a scheduled task, and
 woken at once when a later event of the same customer is processed.
