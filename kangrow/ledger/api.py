@@ -1,7 +1,8 @@
 """The ledger context's public API: money events in, commissions, refunds, balances.
 
 Every event is stored first (`ingest_event`, unique on source + external id), acknowledged, and
-processed after commit (`process_event`). An event that depends on one that has not arrived yet
+processed after commit, in batches by a drain (`drain_events`; `process_event` for one event).
+An event that depends on one that has not arrived yet
 (an invoice before the customer's signup, a refund before its invoice, a cancellation before the
 customer was attributed) goes to "waiting" and is retried with backoff by a scheduled task, and
 woken at once when a later event of the same customer is processed.
@@ -12,15 +13,18 @@ Ledger rows are append-only; balances are sums. Rounding happens only in `apply_
 from __future__ import annotations
 
 import calendar
+import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Min, Q, Sum
+from django.core.cache import cache
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -93,15 +97,45 @@ def event_backoff(attempts: int) -> timedelta:
 
 
 # --- ingest ---------------------------------------------------------------------------------
+#
+# Processing is batched: a stored event does not get a task of its own. Its commit asks for a
+# *drain* (`_schedule_drain`), unless one is already queued and has not started yet (a short-
+# lived flag in the shared cache), and a drain takes due events in arrival order, DRAIN_BATCH at
+# a time (FOR UPDATE SKIP LOCKED, so drains on several workers never take the same event), one
+# transaction per batch, each event in its own savepoint. A drain clears the flag before its first
+# claim, so an event committed after that asks for a new drain: none is left behind. If a queued
+# drain is lost, the flag expires and the scheduled `process_due_events` (a drain too) picks the
+# events up from their stored rows.
+
+DRAIN_BATCH = 200
+DRAIN_SECONDS = 30.0  # a drain hands the rest of a backlog to a fresh task after this long
+_DRAIN_FLAG = "ledger:events-drain-scheduled"
+_DRAIN_FLAG_TTL = 60  # seconds; after that a lost drain task no longer holds new ones back
 
 
-def _enqueue(event_id: UUID) -> None:
+def _schedule_drain() -> None:
+    """Queue a drain of due events unless one is queued already (called after commit)."""
     from . import tasks
 
+    if not _processed_inline():  # inline: nothing to deduplicate
+        try:
+            if not cache.add(_DRAIN_FLAG, "1", timeout=_DRAIN_FLAG_TTL):
+                return  # a queued drain has not started yet: it will see this event
+        except Exception:  # cache down: queue one anyway
+            logger.exception("could not check the events drain flag")
     try:
-        tasks.process_payment_event.delay(str(event_id))
-    except Exception:  # broker down: the scheduled retry picks the event up
-        logger.exception("could not enqueue payment event %s", event_id)
+        tasks.drain_events.delay()
+    except Exception:  # broker down: the scheduled process_due_events picks the events up
+        logger.exception("could not enqueue the events drain")
+        with contextlib.suppress(Exception):
+            cache.delete(_DRAIN_FLAG)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: UUID
+    created: bool  # False: a repeat of a stored event, which changed nothing
+    status: str  # the stored event's processing status right after storing
 
 
 def ingest_event(
@@ -118,115 +152,386 @@ def ingest_event(
     Returns (event id, True) for a new event and (existing id, False) for a repeat, which
     changes nothing.
     """
+    stored = store_event(
+        source=source,
+        external_id=external_id,
+        app_id=app_id,
+        type=type,
+        payload=payload,
+        occurred_at=occurred_at,
+    )
+    return stored.id, stored.created
+
+
+def store_event(
+    *,
+    source: str,
+    external_id: str,
+    app_id: UUID,
+    type: str,
+    payload: dict,
+    occurred_at: datetime,
+) -> StoredEvent:
+    """`ingest_event` that also says the event's status (for the acknowledgement), without
+    reading the row again when it was just stored and is processed by a worker."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row = PaymentEvent.objects.create(
-                    source=source,
-                    external_id=external_id,
-                    app_id=app_id,
-                    type=type,
-                    customer_id=str(payload.get("customer_id") or ""),
-                    invoice_id=str(payload.get("invoice_id") or ""),
-                    payload=payload,
-                    occurred_at=occurred_at,
-                    next_attempt_at=timezone.now() + _RECEIVED_GRACE,
-                )
-        except IntegrityError:
-            existing = PaymentEvent.objects.filter(source=source, external_id=external_id).first()
-            if existing is None:
-                raise
-            return existing.id, False
-        event_id = row.id
-        transaction.on_commit(lambda: _enqueue(event_id))
-    return event_id, True
+    # One transaction (a savepoint when the caller has one): INSERT, then the drain on commit.
+    try:
+        with transaction.atomic():
+            row = PaymentEvent.objects.create(
+                source=source,
+                external_id=external_id,
+                app_id=app_id,
+                type=type,
+                customer_id=str(payload.get("customer_id") or ""),
+                invoice_id=str(payload.get("invoice_id") or ""),
+                payload=payload,
+                occurred_at=occurred_at,
+                next_attempt_at=timezone.now() + _RECEIVED_GRACE,
+            )
+            transaction.on_commit(_schedule_drain)
+    except IntegrityError:
+        existing = (
+            PaymentEvent.objects.filter(source=source, external_id=external_id)
+            .values_list("id", "status")
+            .first()
+        )
+        if existing is None:
+            raise
+        return StoredEvent(id=existing[0], created=False, status=existing[1])
+    status = row.status
+    if _processed_inline() and not transaction.get_connection().in_atomic_block:
+        status = get_event_status(event_id=row.id)  # the drain ran on commit, in this process
+    return StoredEvent(id=row.id, created=True, status=status)
+
+
+def _processed_inline() -> bool:
+    from . import tasks
+
+    return bool(tasks.drain_events.app.conf.task_always_eager)
 
 
 # --- processing -----------------------------------------------------------------------------
 
 
+def _due_events_q(now: datetime) -> Q:
+    """Received events at once; waiting and failed ones when their next attempt is due."""
+    return Q(status=PaymentEvent.Status.RECEIVED) | Q(
+        status__in=[PaymentEvent.Status.WAITING, PaymentEvent.Status.FAILED],
+        next_attempt_at__lte=now,
+    )
+
+
 def process_event(*, event_id: UUID | str) -> str:
     """Apply one stored event; returns its new status (processed, waiting or failed)."""
-    try:
-        with transaction.atomic():
-            event = PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
-            if event is None:
-                return "missing"
-            if event.status == PaymentEvent.Status.PROCESSED:
-                return event.status
-            outcome = _apply(event)
-            event.status = PaymentEvent.Status.PROCESSED
-            event.outcome = outcome
-            event.attempts += 1
-            event.last_error = ""
-            event.next_attempt_at = None
-            event.processed_at = timezone.now()
-            event.save()
-            _wake_dependents(event)
-            return event.status
-    except _Wait as wait:
-        return _mark_unsuccessful(event_id, PaymentEvent.Status.WAITING, str(wait), wait)
-    except Exception as exc:
-        logger.exception("payment event %s failed", event_id)
-        return _mark_unsuccessful(
-            event_id, PaymentEvent.Status.FAILED, f"{type(exc).__name__}: {exc}", None
-        )
-
-
-def _mark_unsuccessful(event_id: UUID | str, status: str, reason: str, wait: _Wait | None) -> str:
     with transaction.atomic():
         event = PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.status == PaymentEvent.Status.PROCESSED:
-            return event.status if event else "missing"
-        event.attempts += 1
-        event.last_error = reason[:2000]
-        limit = MAX_WAIT_ATTEMPTS if wait is not None else MAX_FAILED_ATTEMPTS
-        if wait is not None and wait.give_up_outcome and event.attempts >= limit:
-            event.status = PaymentEvent.Status.PROCESSED
-            event.outcome = wait.give_up_outcome
-            event.next_attempt_at = None
-            event.processed_at = timezone.now()
-        else:
-            event.status = status
-            event.next_attempt_at = (
-                timezone.now() + event_backoff(event.attempts)
-                if event.attempts < limit or wait is not None
-                else None
+        if event is None:
+            return "missing"
+        if event.status == PaymentEvent.Status.PROCESSED:
+            return event.status
+        return _process_locked([event], in_drain=False)[event.id]
+
+
+def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
+    """Claim up to `limit` due events (arrival order, skipping those another drain holds) and
+    process them in one transaction, each in its own savepoint. Returns how many were claimed.
+
+    If the batch as a whole fails (a deadlock, a lost connection), its events are processed one
+    by one instead, each in its own transaction."""
+    ids: list[UUID] = []
+    try:
+        with transaction.atomic():
+            events = list(
+                PaymentEvent.objects.select_for_update(skip_locked=True)
+                .filter(_due_events_q(timezone.now()))
+                .order_by("created_at", "id")[:limit]
             )
-        event.save()
-        return event.status
+            ids = [e.id for e in events]
+            if events:
+                _process_locked(events, in_drain=True)
+    except DatabaseError:
+        if not ids:
+            raise
+        logger.exception("a batch of %d money events failed; processing them one by one", len(ids))
+        for event_id in ids:
+            process_event(event_id=event_id)
+    return len(ids)
 
 
-def _wake_dependents(event: PaymentEvent) -> None:
-    """Events of the same customer that were waiting get another try right after commit; those
-    that gave up waiting are reopened once the customer is attributed or an invoice earned."""
-    if event.outcome in ("attributed", "commission_created"):
-        PaymentEvent.objects.filter(
-            app_id=event.app_id,
-            customer_id=event.customer_id,
-            status=PaymentEvent.Status.PROCESSED,
-            outcome=GAVE_UP,
-        ).exclude(pk=event.pk).update(
-            status=PaymentEvent.Status.WAITING,
-            outcome="",
-            processed_at=None,
-            next_attempt_at=timezone.now(),
-            updated_at=timezone.now(),
+def drain_events(*, batch_size: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS) -> int:
+    """Process due events batch after batch until none is left; returns how many were claimed.
+
+    After `seconds` the rest is left to a freshly queued drain, so a long backlog does not hold
+    one worker process for ever."""
+    with contextlib.suppress(Exception):  # first, so an event committed from now on asks again
+        cache.delete(_DRAIN_FLAG)
+    deadline = time.monotonic() + seconds
+    total = 0
+    while True:
+        claimed = process_event_batch(limit=batch_size)
+        total += claimed
+        if not claimed:
+            return total
+        if time.monotonic() > deadline:
+            _schedule_drain()
+            return total
+
+
+class _Batch:
+    """Events of one claimed batch being processed in order, with what they share looked up once.
+
+    `invoice.paid` of a customer whose referral is known takes the fast path: decided from the
+    prefetched referral and commissions, without a statement, and written with the batch's other
+    commissions (one INSERT of commissions, one of ledger rows, one of webhook messages) at the
+    next flush. Every other event is applied by `_apply` in its own savepoint after a flush, so it
+    sees everything before it in the batch, exactly as if the events had been processed one by
+    one; its customer is then looked up again by the general path for the rest of the batch.
+    """
+
+    def __init__(self, events: list[PaymentEvent]) -> None:
+        self.now = timezone.now()
+        self.results: dict[UUID, str] = {}
+        self.processed: dict[str, list[PaymentEvent]] = {}  # outcome -> events
+        self.order: dict[UUID, int] = {e.id: n for n, e in enumerate(events)}
+        self.last_processed: dict[tuple[UUID, str], int] = {}  # customer -> batch position
+        self.waited: list[PaymentEvent] = []
+        self.planned: list[tuple[PaymentEvent, Commission, LedgerEntry, dict]] = []
+        self.stale: set[tuple[UUID, str]] = set()
+        keys = {(e.app_id, e.customer_id) for e in events if e.type == "invoice.paid"}
+        self.referrals = tracking_api.get_referrals(keys=list(keys)) if keys else {}
+        self.invoices: dict[UUID, dict[str, datetime]] = {}  # referral -> invoice -> paid_at
+        if self.referrals:
+            for referral_id, invoice_id, paid_at in Commission.objects.filter(
+                referral_id__in=[r.id for r in self.referrals.values()]
+            ).values_list("referral_id", "invoice_id", "paid_at"):
+                self.invoices.setdefault(referral_id, {})[invoice_id] = paid_at
+
+    # --- the fast path of invoice.paid ----------------------------------------------------
+    def plan(self, event: PaymentEvent) -> bool:
+        """Decide an invoice.paid from what is prefetched; False when the general path must."""
+        key = (event.app_id, event.customer_id)
+        referral = self.referrals.get(key)
+        if referral is None or key in self.stale:
+            return False
+        data = event.payload
+        if data.get("coupon") or data.get("ref"):  # attribute_customer's input checks
+            texts = (data.get("coupon"), data.get("ref"), data.get("customer_email"))
+            if any(not isinstance(t, str | None) or "\x00" in (t or "") for t in texts):
+                return False
+            if len(data.get("customer_email") or "") > 320:
+                return False
+        try:
+            outcome = self._decide(event, referral)
+        except Exception:  # a bad payload: the general path fails it the usual way
+            return False
+        if outcome is not None:
+            self.done(event, outcome)
+        return True
+
+    def _decide(self, event: PaymentEvent, referral: Any) -> str | None:
+        """_apply_invoice_paid without statements: an outcome, or None when a commission is
+        planned (written at the next flush)."""
+        data = event.payload
+        if referral.self_referral:
+            return "self_referral"
+        if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
+            return "after_cancellation"
+        amount = int(data["amount"])
+        if amount <= 0:
+            return "zero_amount"
+        terms = referral.terms
+        known = self.invoices.setdefault(referral.id, {})
+        first_paid = min(
+            (paid_at for invoice_id, paid_at in known.items() if invoice_id != event.invoice_id),
+            default=None,
         )
-    waiting = list(
-        PaymentEvent.objects.filter(
-            app_id=event.app_id,
-            customer_id=event.customer_id,
-            status=PaymentEvent.Status.WAITING,
+        if first_paid is not None:
+            if not terms.recurring:
+                return "recurring_limit"
+            start = min(first_paid, event.occurred_at)
+            if (
+                terms.recurring_months is not None
+                and months_between(start, event.occurred_at) >= terms.recurring_months
+            ):
+                return "recurring_limit"
+        if event.invoice_id in known:
+            return "duplicate_invoice"
+        commission, entry, message = _new_commission(event, referral, amount, self.now)
+        known[event.invoice_id] = event.occurred_at
+        self.planned.append((event, commission, entry, message))
+        return None
+
+    def flush(self) -> None:
+        """Write the planned commissions, their ledger rows and webhook messages at once."""
+        if not self.planned:
+            return
+        planned = sorted(self.planned, key=lambda p: (str(p[1].app_id), p[1].invoice_id))
+        self.planned = []  # same lock order in every batch: no deadlock between drains
+        try:
+            with transaction.atomic():
+                # An invoice another event (or a concurrent drain) paid meanwhile is skipped by
+                # the unique (app_id, invoice_id) constraint; the rows that went in say which.
+                Commission.objects.bulk_create([p[1] for p in planned], ignore_conflicts=True)
+                inserted = set(
+                    Commission.objects.filter(id__in=[p[1].id for p in planned]).values_list(
+                        "id", flat=True
+                    )
+                )
+                LedgerEntry.objects.bulk_create([p[2] for p in planned if p[1].id in inserted])
+                written = [p for p in planned if p[1].id in inserted]
+                names = _app_names({p[1].app_id for p in written})
+                notifications_api.notify_many(
+                    [
+                        _commission_earned_note(
+                            p[1],
+                            self.referrals[(p[0].app_id, p[0].customer_id)],
+                            names[p[1].app_id],
+                        )
+                        for p in written
+                    ]
+                )
+                webhooks_out_api.emit_many(
+                    type="commission.created",
+                    events=[(p[1].app_id, p[3]) for p in planned if p[1].id in inserted],
+                )
+        except Exception:
+            logger.exception("writing %d commissions at once failed; one by one", len(planned))
+            for event, *_ in sorted(planned, key=lambda p: self.order[p[0].id]):
+                self.stale.add((event.app_id, event.customer_id))
+                self.apply_one(event)
+            return
+        for event, commission, *_ in planned:
+            if commission.id in inserted:
+                self.done(event, "commission_created")
+            else:
+                self.stale.add((event.app_id, event.customer_id))
+                self.done(event, "duplicate_invoice")
+
+    # --- the general path and the bookkeeping ---------------------------------------------
+    def apply_one(self, event: PaymentEvent) -> None:
+        self.flush()
+        self.stale.add((event.app_id, event.customer_id))
+        try:
+            with transaction.atomic():
+                outcome = _apply(event)
+        except _Wait as wait:
+            self.unsuccessful(event, PaymentEvent.Status.WAITING, str(wait), wait)
+        except Exception as exc:
+            logger.exception("payment event %s failed", event.id)
+            self.unsuccessful(event, PaymentEvent.Status.FAILED, f"{type(exc).__name__}: {exc}")
+        else:
+            self.done(event, outcome)
+
+    def done(self, event: PaymentEvent, outcome: str) -> None:
+        self.processed.setdefault(outcome, []).append(event)
+        self.results[event.id] = PaymentEvent.Status.PROCESSED
+        key = (event.app_id, event.customer_id)
+        self.last_processed[key] = max(self.last_processed.get(key, -1), self.order[event.id])
+
+    def unsuccessful(
+        self, event: PaymentEvent, status: str, reason: str, wait: _Wait | None = None
+    ) -> None:
+        _record_unsuccessful(event, status, reason, wait)
+        self.results[event.id] = event.status
+        if event.status == PaymentEvent.Status.WAITING:
+            self.waited.append(event)
+
+    def save(self) -> None:
+        """One UPDATE per outcome for the processed events."""
+        for outcome, events in self.processed.items():
+            PaymentEvent.objects.filter(id__in=[e.id for e in events]).update(
+                status=PaymentEvent.Status.PROCESSED,
+                outcome=outcome,
+                attempts=F("attempts") + 1,
+                last_error="",
+                next_attempt_at=None,
+                processed_at=self.now,
+                updated_at=self.now,
+            )
+
+    def wake(self) -> int:
+        """Waiting events of the customers whose events were processed get another try now
+        (those that gave up waiting are reopened once the customer is attributed or an invoice
+        earned); returns how many were woken."""
+        if not self.last_processed:
+            return 0
+        now = timezone.now()
+        earned = {
+            (e.app_id, e.customer_id)
+            for outcome in ("attributed", "commission_created")
+            for e in self.processed.get(outcome, [])
+        }
+        processed_ids = [e.id for events in self.processed.values() for e in events]
+        if earned:
+            PaymentEvent.objects.filter(
+                _customers_q(earned), status=PaymentEvent.Status.PROCESSED, outcome=GAVE_UP
+            ).exclude(id__in=processed_ids).update(
+                status=PaymentEvent.Status.WAITING,
+                outcome="",
+                processed_at=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        # A batch event that waited after the last processed event of its customer saw
+        # everything that could unblock it: it keeps its backoff.
+        settled = [
+            e.id
+            for e in self.waited
+            if self.order[e.id] > self.last_processed.get((e.app_id, e.customer_id), -1)
+        ]
+        return (
+            PaymentEvent.objects.filter(
+                _customers_q(set(self.last_processed)), status=PaymentEvent.Status.WAITING
+            )
+            .exclude(id__in=settled)
+            .update(next_attempt_at=now, updated_at=now)
         )
-        .exclude(pk=event.pk)
-        .order_by("occurred_at", "created_at")
-        .values_list("id", flat=True)
-    )
-    for waiting_id in waiting:
-        transaction.on_commit(lambda waiting_id=waiting_id: _enqueue(waiting_id))
+
+
+def _customers_q(keys: set[tuple[UUID, str]]) -> Q:
+    q = Q()
+    for app_id, customer_id in sorted(keys, key=lambda k: (str(k[0]), k[1])):
+        q |= Q(app_id=app_id, customer_id=customer_id)
+    return q
+
+
+def _process_locked(events: list[PaymentEvent], *, in_drain: bool) -> dict[UUID, str]:
+    """Process events whose rows this transaction holds; returns each one's new status."""
+    events = [e for e in events if e.status != PaymentEvent.Status.PROCESSED]
+    if not events:
+        return {}
+    batch = _Batch(events)
+    for event in events:
+        if event.type == "invoice.paid" and batch.plan(event):
+            continue
+        batch.apply_one(event)
+    batch.flush()
+    batch.save()
+    if batch.wake() and not in_drain:  # a drain's next batch takes them
+        transaction.on_commit(_schedule_drain)
+    return batch.results
+
+
+def _record_unsuccessful(event: PaymentEvent, status: str, reason: str, wait: _Wait | None) -> None:
+    """The locked event waited or failed: count the attempt, set its backoff (or give up)."""
+    event.attempts += 1
+    event.last_error = reason[:2000]
+    limit = MAX_WAIT_ATTEMPTS if wait is not None else MAX_FAILED_ATTEMPTS
+    if wait is not None and wait.give_up_outcome and event.attempts >= limit:
+        event.status = PaymentEvent.Status.PROCESSED
+        event.outcome = wait.give_up_outcome
+        event.next_attempt_at = None
+        event.processed_at = timezone.now()
+    else:
+        event.status = status
+        event.next_attempt_at = (
+            timezone.now() + event_backoff(event.attempts)
+            if event.attempts < limit or wait is not None
+            else None
+        )
+    event.save()
 
 
 def _apply(event: PaymentEvent) -> str:
@@ -311,34 +616,49 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
             and months_between(start, event.occurred_at) >= terms.recurring_months
         ):
             return "recurring_limit"
-    now = timezone.now()
-    available_at = event.occurred_at + timedelta(days=terms.hold_days)
-    matured = available_at <= now
+    commission, entry, message = _new_commission(event, referral, amount, timezone.now())
     try:
         with transaction.atomic():
-            commission = Commission.objects.create(
-                app_id=event.app_id,
-                invoice_id=event.invoice_id,
-                referral_id=referral.id,
-                enrollment_id=referral.enrollment_id,
-                affiliate_id=referral.affiliate_id,
-                campaign_id=referral.campaign_id,
-                customer_id=event.customer_id,
-                subscription_id=data.get("subscription_id") or "",
-                payment_ref=data.get("payment_ref") or "",
-                currency=data["currency"],
-                invoice_amount=amount,
-                rate_bps=terms.commission_bps,
-                amount=apply_rate(amount, terms.commission_bps),
-                paid_at=event.occurred_at,
-                available_at=available_at,
-                status=Commission.Status.PAYABLE if matured else Commission.Status.PENDING,
-                matured_at=now if matured else None,
-                event=event,
-            )
+            commission.save(force_insert=True)
     except IntegrityError:
         return "duplicate_invoice"  # another event (or source) already paid this invoice
-    LedgerEntry.objects.create(
+    entry.save(force_insert=True)
+    names = _app_names({commission.app_id})
+    note = _commission_earned_note(commission, referral, names[commission.app_id])
+    notifications_api.notify_many([note])
+    webhooks_out_api.emit(app_id=commission.app_id, type="commission.created", data=message)
+    return "commission_created"
+
+
+def _new_commission(
+    event: PaymentEvent, referral: Any, amount: int, now: datetime
+) -> tuple[Commission, LedgerEntry, dict]:
+    """The (unsaved) commission of a paid invoice, its ledger row and its webhook data."""
+    data = event.payload
+    terms = referral.terms
+    available_at = event.occurred_at + timedelta(days=terms.hold_days)
+    matured = available_at <= now
+    commission = Commission(
+        app_id=event.app_id,
+        invoice_id=event.invoice_id,
+        referral_id=referral.id,
+        enrollment_id=referral.enrollment_id,
+        affiliate_id=referral.affiliate_id,
+        campaign_id=referral.campaign_id,
+        customer_id=event.customer_id,
+        subscription_id=data.get("subscription_id") or "",
+        payment_ref=data.get("payment_ref") or "",
+        currency=data["currency"],
+        invoice_amount=amount,
+        rate_bps=terms.commission_bps,
+        amount=apply_rate(amount, terms.commission_bps),
+        paid_at=event.occurred_at,
+        available_at=available_at,
+        status=Commission.Status.PAYABLE if matured else Commission.Status.PENDING,
+        matured_at=now if matured else None,
+        event=event,
+    )
+    entry = LedgerEntry(
         affiliate_id=commission.affiliate_id,
         kind=LedgerEntry.Kind.COMMISSION,
         amount=commission.amount,
@@ -348,25 +668,20 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         event=event,
         note=f"{terms.commission_bps / 100:g} % of invoice {event.invoice_id}",
     )
-    _notify_commission_earned(commission, referral)
-    webhooks_out_api.emit(
-        app_id=commission.app_id,
-        type="commission.created",
-        data={
-            "commission_id": str(commission.id),
-            "referral_id": str(commission.referral_id),
-            "affiliate_id": str(commission.affiliate_id),
-            "customer_id": commission.customer_id,
-            "invoice_id": commission.invoice_id,
-            "invoice_amount": commission.invoice_amount,
-            "rate_bps": commission.rate_bps,
-            "amount": commission.amount,
-            "currency": commission.currency,
-            "status": commission.status,
-            "available_at": commission.available_at.isoformat(),
-        },
-    )
-    return "commission_created"
+    message = {
+        "commission_id": str(commission.id),
+        "referral_id": str(commission.referral_id),
+        "affiliate_id": str(commission.affiliate_id),
+        "customer_id": commission.customer_id,
+        "invoice_id": commission.invoice_id,
+        "invoice_amount": commission.invoice_amount,
+        "rate_bps": commission.rate_bps,
+        "amount": commission.amount,
+        "currency": commission.currency,
+        "status": commission.status,
+        "available_at": commission.available_at.isoformat(),
+    }
+    return commission, entry, message
 
 
 def _apply_refund(event: PaymentEvent) -> str:
@@ -480,14 +795,15 @@ def _apply_cancellation(event: PaymentEvent) -> str:
     return "referral_cancelled"
 
 
-def _notify_commission_earned(commission: Commission, referral: Any) -> None:
-    app = programs_api.get_app(app_id=commission.app_id)
-    app_name = app.name if app else "an app"
+def _commission_earned_note(
+    commission: Commission, referral: Any, app_name: str
+) -> notifications_api.NewNotification:
+    """The affiliate's in-app "you earned" note (emailed only if they asked for it)."""
     customer = referral.customer_email_masked or commission.customer_id
     amount = Money(commission.amount, commission.currency).format()
     invoice = Money(commission.invoice_amount, commission.currency).format()
     available = commission.available_at.date().isoformat()
-    notifications_api.notify(
+    return notifications_api.NewNotification(
         user_id=commission.affiliate_id,
         kind="commission.earned",
         title=f"You earned {amount} from {app_name}",
@@ -505,6 +821,14 @@ def _notify_commission_earned(commission: Commission, referral: Any) -> None:
         },
         dedupe_key=f"commission.earned:{commission.id}",
     )
+
+
+def _app_names(app_ids: set[UUID]) -> dict[UUID, str]:
+    names = {}
+    for app_id in app_ids:
+        app = programs_api.get_app(app_id=app_id)
+        names[app_id] = app.name if app else "an app"
+    return names
 
 
 def monthly_commission_lost(*, referral_id: UUID) -> tuple[int, str | None]:
@@ -547,23 +871,10 @@ def _notify_cancellation(referral: Any) -> None:
     )
 
 
-def process_due_events(*, limit: int = 200) -> int:
-    """Retry received, waiting and failed events whose next attempt is due."""
-    due = list(
-        PaymentEvent.objects.filter(
-            status__in=[
-                PaymentEvent.Status.RECEIVED,
-                PaymentEvent.Status.WAITING,
-                PaymentEvent.Status.FAILED,
-            ],
-            next_attempt_at__lte=timezone.now(),
-        )
-        .order_by("occurred_at", "created_at")
-        .values_list("id", flat=True)[:limit]
-    )
-    for event_id in due:
-        process_event(event_id=event_id)
-    return len(due)
+def process_due_events(*, limit: int = DRAIN_BATCH) -> int:
+    """Received events, and waiting and failed ones whose next attempt is due: a drain (the
+    scheduled safety net behind the drains queued on commit). Returns how many were claimed."""
+    return drain_events(batch_size=limit)
 
 
 def retry_event(*, event_id: UUID | str) -> str:

@@ -5,8 +5,15 @@ from celery import shared_task
 from . import api
 
 
+@shared_task(name="ledger.drain_events", ignore_result=True)
+def drain_events() -> int:
+    """Process due money events in batches (queued on commit when no drain is waiting)."""
+    return api.drain_events()
+
+
 @shared_task(name="ledger.process_payment_event", ignore_result=True)
 def process_payment_event(event_id: str) -> str:
+    """One event (kept for tasks queued before drains existed, and for manual use)."""
     return api.process_event(event_id=event_id)
 
 

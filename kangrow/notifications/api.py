@@ -16,7 +16,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string, select_template
 from django.utils import timezone
@@ -73,6 +73,19 @@ def _render_email(kind: str, context: dict) -> tuple[str, str]:
     return text, html
 
 
+@dataclass(frozen=True)
+class NewNotification:
+    """One notification for `notify_many`; `email=False` keeps it in-app only."""
+
+    user_id: UUID
+    kind: str
+    title: str
+    body: str
+    data: dict | None = None
+    dedupe_key: str | None = None
+    email: bool = True
+
+
 def notify(
     *,
     user_id: UUID,
@@ -87,55 +100,99 @@ def notify(
 
     The in-app row is always created; the email only when the user's preference for `kind`
     (default on) allows it."""
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None:
-        logger.warning("notify: no user %s for %s", user_id, kind)
-        return
-    try:
-        with transaction.atomic():
-            row = Notification.objects.create(
-                user=user,
-                kind=kind,
-                title=title[:255],
-                body=body,
-                data=data or {},
-                dedupe_key=dedupe_key,
-            )
-    except IntegrityError:
-        if dedupe_key and Notification.objects.filter(dedupe_key=dedupe_key).exists():
-            return  # already notified: exactly-once
-        raise
-    if not email or not getattr(user, "email", "") or getattr(user, "deleted_at", None):
-        return
-    if not wants_email(user_id=user.pk, kind=kind):
-        return  # the user chose in-app only for this kind (see /notifications/preferences)
-    context = {
-        "title": title,
-        "body": body,
-        "data": data or {},
-        "kind": kind,
-        "base_url": settings.KANGROW_BASE_URL,
+    notify_many([NewNotification(user_id, kind, title, body, data, dedupe_key, email)])
+
+
+def notify_many(notes: list[NewNotification]) -> int:
+    """`notify` for many at once (a batch of money events): a fixed number of statements, in the
+    caller's transaction; a `dedupe_key` already used is skipped. Returns how many are new."""
+    if not notes:
+        return 0
+    users = {
+        user.pk: user for user in get_user_model().objects.filter(pk__in={n.user_id for n in notes})
     }
-    text, html = _render_email(kind, context)
-    outbox = OutboxEmail.objects.create(
-        notification=row,
-        to=user.email,
-        subject=title[:255],
-        text=text,
-        html=html,
-        next_attempt_at=timezone.now(),
+    for note in notes:
+        if note.user_id not in users:
+            logger.warning("notify: no user %s for %s", note.user_id, note.kind)
+    pairs = [
+        (
+            note,
+            Notification(
+                user_id=note.user_id,
+                kind=note.kind,
+                title=note.title[:255],
+                body=note.body,
+                data=note.data or {},
+                dedupe_key=note.dedupe_key,
+            ),
+        )
+        for note in notes
+        if note.user_id in users
+    ]
+    Notification.objects.bulk_create([row for _, row in pairs], ignore_conflicts=True)
+    created = set(
+        Notification.objects.filter(pk__in=[row.pk for _, row in pairs]).values_list(
+            "pk", flat=True
+        )
     )
-    outbox_id = str(outbox.id)
+    mailable = [
+        (note, row, users[note.user_id])
+        for note, row in pairs
+        if row.pk in created
+        and note.email
+        and getattr(users[note.user_id], "email", "")
+        and not getattr(users[note.user_id], "deleted_at", None)
+    ]
+    choices = (
+        dict(
+            (((user_id, kind), enabled))
+            for user_id, kind, enabled in EmailPreference.objects.filter(
+                user_id__in={note.user_id for note, _, _ in mailable},
+                kind__in={note.kind for note, _, _ in mailable},
+            ).values_list("user_id", "kind", "email_enabled")
+        )
+        if mailable
+        else {}
+    )
+    now = timezone.now()
+    outbox = []
+    for note, row, user in mailable:
+        # the user may have chosen in-app only for this kind (see /notifications/preferences)
+        if not choices.get((user.pk, note.kind), _DEFAULTS.get(note.kind, True)):
+            continue
+        context = {
+            "title": note.title,
+            "body": note.body,
+            "data": note.data or {},
+            "kind": note.kind,
+            "base_url": settings.KANGROW_BASE_URL,
+        }
+        text, html = _render_email(note.kind, context)
+        outbox.append(
+            OutboxEmail(
+                notification=row,
+                to=user.email,
+                subject=note.title[:255],
+                text=text,
+                html=html,
+                next_attempt_at=now,
+            )
+        )
+    OutboxEmail.objects.bulk_create(outbox)
+    outbox_ids = [str(row.pk) for row in outbox]
 
     def _enqueue() -> None:
         from . import tasks
 
-        try:
-            tasks.deliver_email.delay(outbox_id)
-        except Exception:  # broker down: the retry task will pick it up
-            logger.exception("could not enqueue outbox email %s", outbox_id)
+        for outbox_id in outbox_ids:
+            try:
+                tasks.deliver_email.delay(outbox_id)
+            except Exception:  # broker down: the retry task will pick it up
+                logger.exception("could not enqueue outbox email %s", outbox_id)
 
-    transaction.on_commit(_enqueue)
+    if outbox_ids:
+        transaction.on_commit(_enqueue)
+    return len(created)
 
 
 def deliver_email(*, outbox_id: UUID | str) -> str:

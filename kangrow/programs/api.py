@@ -11,12 +11,14 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -204,11 +206,33 @@ def _enrollments():  # type: ignore[no-untyped-def]
     return Enrollment.objects.select_related("campaign__app", "affiliate")
 
 
-def get_app_by_slug(*, slug: str) -> AppRef | None:
+# Apps read by slug in the last few seconds, per process (POST /api/v1/events reads its app on
+# every request). Only found apps are kept; nothing leaves the process.
+_apps_by_slug: dict[str, tuple[float, AppRef]] = {}
+
+
+def get_app_by_slug(*, slug: str, cached: bool = False) -> AppRef | None:
+    """The app with this slug. `cached`: an app this process read within the last
+    settings.APP_CACHE_SECONDS may be answered from memory without a query (so a changed secret
+    or slug is seen that much later; a caller whose check fails asks again uncached)."""
     if not isinstance(slug, str) or "\x00" in slug or len(slug) > 60:
         return None
+    max_age = getattr(settings, "APP_CACHE_SECONDS", 0) if cached else 0
+    now = time.monotonic()
+    if max_age > 0:
+        hit = _apps_by_slug.get(slug)
+        if hit is not None and now - hit[0] < max_age:
+            return hit[1]
     app = App.objects.filter(slug=slug).first()
-    return _app_ref(app) if app else None
+    if app is None:
+        _apps_by_slug.pop(slug, None)
+        return None
+    ref = _app_ref(app)
+    if max_age > 0:
+        if len(_apps_by_slug) > 10_000:  # bounded, whatever the number of apps
+            _apps_by_slug.clear()
+        _apps_by_slug[slug] = (now, ref)
+    return ref
 
 
 def get_app(*, app_id: UUID) -> AppRef | None:

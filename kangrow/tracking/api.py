@@ -291,6 +291,19 @@ def get_referral(*, app_id: UUID, customer_id: str) -> ReferralRef | None:
     return _ref(row) if row else None
 
 
+def get_referrals(*, keys: list[tuple[UUID, str]]) -> dict[tuple[UUID, str], ReferralRef]:
+    """The referrals of many (app_id, customer_id) pairs in one query, keyed by the pair;
+    pairs without a referral are absent (for batch processing of money events)."""
+    keys = [(a, c) for a, c in keys if isinstance(c, str) and "\x00" not in c]
+    if not keys:
+        return {}
+    rows = Referral.objects.filter(
+        app_id__in={a for a, _ in keys}, customer_id__in={c for _, c in keys}
+    )
+    wanted = set(keys)
+    return {(r.app_id, r.customer_id): _ref(r) for r in rows if (r.app_id, r.customer_id) in wanted}
+
+
 def get_referral_by_id(*, referral_id: UUID) -> ReferralRef | None:
     row = Referral.objects.filter(id=referral_id).first()
     return _ref(row) if row else None

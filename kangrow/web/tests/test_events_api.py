@@ -3,6 +3,7 @@ deliveries of one event (PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from django.test import Client
 
 from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
 from kangrow.ledger.tests.helpers import build_world, event_body, signed_headers
+from kangrow.programs import api as programs_api
 from kangrow.tracking import api as tracking_api
 
 URL = "/api/v1/events"
@@ -308,3 +310,25 @@ def test_openapi_documents_the_events_endpoint(db):
     assert "$ref" not in json.dumps(body)  # inlined: no dangling #/$defs references
     assert body["properties"]["data"]["properties"]["amount"]["anyOf"][0]["type"] == "integer"
     assert {"200", "202", "401", "404", "422"} <= set(operation["responses"])
+
+
+def test_a_remembered_app_still_sees_a_rotated_secret_at_once(world, settings):
+    # given the app remembered by this process (no query per request)
+    settings.APP_CACHE_SECONDS = 60
+    programs_api._apps_by_slug.clear()
+    body = invoice(world, invoice_id="in_a")
+    assert post(Client(), body, **signed_headers(body, msg_id="m_a")).status_code == 202
+    # when its signing secret is rotated
+    new_secret = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    programs_api.upsert_app(slug="invoicepro", fields={"signing_secret": new_secret})
+    # then the new secret is accepted at once (a mismatch asks the database again)
+    body = invoice(world, invoice_id="in_b")
+    fresh = post(Client(), body, **signed_headers(body, msg_id="m_b", secret=new_secret))
+    assert fresh.status_code == 202
+    # and the old one is refused once the memory is older than APP_CACHE_SECONDS
+    programs_api._apps_by_slug["invoicepro"] = (-1e9, programs_api._apps_by_slug["invoicepro"][1])
+    body = invoice(world, invoice_id="in_c")
+    stale = post(Client(), body, **signed_headers(body, msg_id="m_c"))
+    assert stale.status_code == 401
+    assert PaymentEvent.objects.count() == 2
+    programs_api._apps_by_slug.clear()
