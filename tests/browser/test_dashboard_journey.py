@@ -123,7 +123,7 @@ def test_a_cancellation_event_raises_the_badge_and_appears_in_the_centre(page):
     click_link_and_pay(page, world)
     log_in(page, "jane@example.com", PASSWORD)
     badge = page.get_by_role("link", name=re.compile(r"^Notifications"))
-    expect(badge).to_have_text("Notifications")
+    expect(badge).to_have_text("Notifications1 unread")  # the commission the invoice earned
     # when the payment system reports the subscription cancelled
     post_event(
         page,
@@ -135,7 +135,7 @@ def test_a_cancellation_event_raises_the_badge_and_appears_in_the_centre(page):
     )
     # then the header shows one unread notification on the next page
     page.goto("/dashboard/")
-    expect(badge).to_have_text("Notifications1 unread")
+    expect(badge).to_have_text("Notifications2 unread")
     expect(metric(page, "Cancellations")).to_have_text("1")
     # and the centre tells what was lost
     badge.click()
@@ -143,10 +143,12 @@ def test_a_cancellation_event_raises_the_badge_and_appears_in_the_centre(page):
     item = page.locator("li.notification").first
     expect(item).to_contain_text("bu***@example.org cancelled InvoicePro")
     expect(item).to_contain_text("Monthly commission lost: 14.70 USD")
-    # when it is marked read (HTMX), the badge clears without a reload
+    earned = page.locator("li.notification").nth(1)
+    expect(earned).to_contain_text("You earned 14.70 USD from InvoicePro")
+    # when it is marked read (HTMX), the badge counts down without a reload
     item.get_by_role("button", name=re.compile("Mark as read")).click()
     expect(item.get_by_text("Read", exact=True)).to_be_visible()
-    expect(badge).to_have_text("Notifications")
+    expect(badge).to_have_text("Notifications1 unread")
     assert errors == []
 
 
