@@ -35,6 +35,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from kangrow.core.db import param_chunks
 from kangrow.core.money import Money
 from kangrow.core.text import reject_nul
 from kangrow.integrations import paypal
@@ -450,16 +451,24 @@ class PayoutPreview:
     totals: dict[str, int]  # per currency
 
 
-def _eligible_lines(minimum: int) -> list[PreviewLine]:
-    totals = [t for t in ledger_api.list_available_totals() if t.amount >= minimum]
-    ids = sorted({t.affiliate_id for t in totals})
+def _accounts_in_good_standing(ids: list[UUID], *, lock: bool = False) -> dict[UUID, PayPalAccount]:
+    """The confirmed PayPal accounts of those affiliates who may be paid: one query (per few
+    hundred ids on SQLite). With lock, the rows are taken FOR UPDATE SKIP LOCKED: the claiming
+    run holds these affiliates until it commits, and another run at once skips them whole."""
     accounts: dict[UUID, PayPalAccount] = {}
-    for start in range(0, len(ids), 2000):
-        for account in PayPalAccount.objects.filter(
-            user_id__in=ids[start : start + 2000], confirmed_at__isnull=False
-        ).select_related("user"):
+    for chunk in param_chunks(ids):
+        rows = PayPalAccount.objects.filter(user_id__in=chunk, confirmed_at__isnull=False)
+        if lock:
+            rows = rows.select_for_update(skip_locked=True, of=("self",)).order_by("user_id")
+        for account in rows.select_related("user"):
             if _affiliate_in_good_standing(account.user):
                 accounts[account.user_id] = account
+    return accounts
+
+
+def _eligible_lines(minimum: int) -> list[PreviewLine]:
+    totals = [t for t in ledger_api.list_available_totals() if t.amount >= minimum]
+    accounts = _accounts_in_good_standing(sorted({t.affiliate_id for t in totals}))
     lines = []
     for total in totals:
         account = accounts.get(total.affiliate_id)
@@ -506,41 +515,46 @@ class RunSummary:
 
 
 def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID | None:
-    """One transaction: the batch, its items and their ledger claims (or nothing)."""
+    """One transaction: the batch, its items and their ledger claims (or nothing).
+
+    Set-based, a constant number of statements for up to MAX_BATCH_ITEMS lines: the affiliates'
+    PayPal accounts are read again (still confirmed, still in good standing) and locked SKIP
+    LOCKED, the ledger claims every item's rows in one UPDATE, and the items are inserted at once
+    with the amounts the ledger actually claimed (not the earlier read)."""
     with transaction.atomic():
-        batch = PayoutBatch.objects.create(run=run)
-        created = 0
-        for line in lines:
-            account = PayPalAccount.objects.filter(
-                user_id=line.affiliate_id, confirmed_at__isnull=False
-            ).first()
-            if account is None or len(account.email) > PAYPAL_RECEIVER_MAX:
-                continue  # changed since the list was read, or PayPal would refuse the batch
-            item_id = uuid7()
-            amount = ledger_api.claim_payable_entries(
-                affiliate_id=line.affiliate_id,
-                currency=line.currency,
-                payout_item_id=item_id,
-                minimum=minimum,
+        accounts = _accounts_in_good_standing(
+            sorted({line.affiliate_id for line in lines}), lock=True
+        )
+        claims = [
+            ledger_api.PayoutClaim(
+                affiliate_id=line.affiliate_id, currency=line.currency, payout_item_id=uuid7()
             )
-            if amount <= 0:  # below the minimum now, or another run holds the rows
-                continue
-            PayoutItem.objects.create(
-                id=item_id,
-                batch=batch,
-                affiliate_id=line.affiliate_id,
-                amount=amount,
-                currency=line.currency,
-                receiver=account.email,
-            )
-            created += 1
-        if created == 0:
-            batch.delete()
+            for line in lines
+            # changed since the list was read, held by another run, or PayPal would refuse it
+            if line.affiliate_id in accounts
+            and len(accounts[line.affiliate_id].email) <= PAYPAL_RECEIVER_MAX
+        ]
+        claimed = ledger_api.claim_payable_entries_bulk(claims=claims, minimum=minimum)
+        if not claimed:  # below the minimum now, or another run holds the rows
             return None
-        PayPalAccount.objects.filter(
-            user_id__in={line.affiliate_id for line in lines},
-            withdrawal_requested_at__isnull=False,
-        ).update(withdrawal_requested_at=None)
+        batch = PayoutBatch.objects.create(run=run)
+        PayoutItem.objects.bulk_create(
+            [
+                PayoutItem(
+                    id=claim.payout_item_id,
+                    batch=batch,
+                    affiliate_id=claim.affiliate_id,
+                    amount=claimed[claim.payout_item_id],
+                    currency=claim.currency,
+                    receiver=accounts[claim.affiliate_id].email,
+                )
+                for claim in claims
+                if claim.payout_item_id in claimed
+            ]
+        )
+        requested = [a.pk for a in accounts.values() if a.withdrawal_requested_at is not None]
+        if requested:  # honoured (rows locked above, so the flag read is current)
+            PayPalAccount.objects.filter(pk__in=requested).update(withdrawal_requested_at=None)
         return batch.id
 
 
