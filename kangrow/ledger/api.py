@@ -875,7 +875,7 @@ class PayoutClaim:
 # committed in the meantime no longer matches `payout_item_id IS NULL`); `totals` keeps the items
 # whose LOCKED rows reach the minimum; the UPDATE gives exactly those locked rows their item.
 # SQLite has no row locks and needs none: its writers are serialised, the statement atomic.
-_CLAIM_SQL = """
+_CLAIM_CTES = """
 WITH m (affiliate_id, currency, item_id) AS (VALUES {values}),
 locked AS MATERIALIZED (
     SELECT e.id, e.amount, m.item_id
@@ -890,11 +890,15 @@ locked AS MATERIALIZED (
 ),
 totals AS MATERIALIZED (
     SELECT item_id FROM locked GROUP BY item_id HAVING SUM(amount) >= %s
-)
+)"""
+_CLAIM_UPDATE = """
 UPDATE ledger_entries SET payout_item_id = locked.item_id
 FROM locked JOIN totals ON totals.item_id = locked.item_id
-WHERE ledger_entries.id = locked.id AND ledger_entries.payout_item_id IS NULL
-"""
+WHERE ledger_entries.id = locked.id AND ledger_entries.payout_item_id IS NULL"""
+# PostgreSQL also sums what the UPDATE claimed, per item, in the same statement.
+_CLAIM_SUMS = """,
+claimed AS ({update} RETURNING ledger_entries.payout_item_id, ledger_entries.amount)
+SELECT payout_item_id, SUM(amount)::bigint, COUNT(*) FROM claimed GROUP BY payout_item_id"""
 
 
 def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> dict[UUID, int]:
@@ -903,11 +907,12 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
 
     A constant number of statements whatever the number of claims (on SQLite, one per few
     hundred claims): one UPDATE locks (FOR UPDATE SKIP LOCKED, id order) and claims the rows of
-    every item whose locked rows sum to at least `minimum`; one GROUP BY reads back what each item
-    got; one INSERT writes each filled item's `payout` row (−sum). An item whose rows are below
-    the minimum (after clawbacks), claimed by another run, or held by one claims nothing and is
-    absent from the result. The amounts are sums of the rows actually claimed, never of an
-    earlier read. Call it inside the transaction that creates the payout items.
+    every item whose locked rows sum to at least `minimum`, and on PostgreSQL sums, per item,
+    what it claimed (SQLite reads that back with one GROUP BY); one INSERT writes each filled
+    item's `payout` row (−sum). Rows another transaction holds are skipped, not waited for. An
+    item whose rows are below the minimum (after clawbacks) or taken by another run claims
+    nothing and is absent from the result. The amounts are sums of the rows actually claimed,
+    never of an earlier read. Call it inside the transaction that creates the payout items.
     """
     minimum = max(int(minimum), 1)
     claims = list(claims)
@@ -920,15 +925,14 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
     uuid_field = LedgerEntry._meta.get_field("affiliate_id")
     kinds = [str(k) for k in CLAIMABLE_KINDS]
     statuses = [str(Commission.Status.PAYABLE), str(Commission.Status.PAID)]
-    lock = (
-        "FOR UPDATE OF e SKIP LOCKED"
-        if connection.features.has_select_for_update_skip_locked
-        else ""
-    )
+    postgres = connection.vendor == "postgresql"
+    lock = "FOR UPDATE OF e SKIP LOCKED" if postgres else ""
+    tail = _CLAIM_SUMS.format(update=_CLAIM_UPDATE) if postgres else _CLAIM_UPDATE
+    claimed: dict[UUID, tuple[int, int]] = {}  # item -> (sum, rows)
     with transaction.atomic():
         with connection.cursor() as cursor:
             for chunk in param_chunks(claims, params_each=3, spare=len(kinds) + len(statuses) + 1):
-                sql = _CLAIM_SQL.format(
+                sql = _CLAIM_CTES.format(
                     values=", ".join(["(%s, %s, %s)"] * len(chunk)),
                     kinds=", ".join(["%s"] * len(kinds)),
                     statuses=", ".join(["%s"] * len(statuses)),
@@ -941,16 +945,18 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
                         c.currency,
                         uuid_field.get_db_prep_value(c.payout_item_id, connection),
                     ]
-                cursor.execute(sql, [*params, *kinds, *statuses, minimum])
-        claimed: dict[UUID, tuple[int, int]] = {}
-        for ids in param_chunks([c.payout_item_id for c in claims]):
-            for row in (
-                LedgerEntry.objects.filter(payout_item_id__in=ids, kind__in=CLAIMABLE_KINDS)
-                .values("payout_item_id")
-                .annotate(total=Sum("amount"), n=Count("id"))
-                .order_by()
-            ):
-                claimed[row["payout_item_id"]] = (row["total"], row["n"])
+                cursor.execute(sql + tail, [*params, *kinds, *statuses, minimum])
+                if postgres:
+                    claimed.update((item, (total, n)) for item, total, n in cursor.fetchall())
+        if not postgres:  # read back what each item got
+            for ids in param_chunks([c.payout_item_id for c in claims]):
+                rows = (
+                    LedgerEntry.objects.filter(payout_item_id__in=ids, kind__in=CLAIMABLE_KINDS)
+                    .values("payout_item_id")
+                    .annotate(total=Sum("amount"), n=Count("id"))
+                    .order_by()
+                )
+                claimed.update((r["payout_item_id"], (r["total"], r["n"])) for r in rows)
         filled = [c for c in claims if c.payout_item_id in claimed]
         if any(claimed[c.payout_item_id][0] < minimum for c in filled):  # never: HAVING
             raise RuntimeError("a payout claim below the minimum")
