@@ -874,7 +874,8 @@ class PayoutClaim:
 # id order: rows another transaction holds are skipped, and a row another run claimed and
 # committed in the meantime no longer matches `payout_item_id IS NULL`); `totals` keeps the items
 # whose LOCKED rows reach the minimum; the UPDATE gives exactly those locked rows their item.
-# SQLite has no row locks and needs none: its writers are serialised, the statement atomic.
+# SQLite has no row locks and needs none: its writers are serialised, the statement atomic
+# (it needs SQLite 3.35 or newer for UPDATE … FROM and MATERIALIZED; Python 3.11's is 3.40).
 _CLAIM_CTES = """
 WITH m (affiliate_id, currency, item_id) AS (VALUES {values}),
 locked AS MATERIALIZED (
