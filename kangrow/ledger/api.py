@@ -23,11 +23,12 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from kangrow.core.db import param_chunks
 from kangrow.core.money import Money, apply_rate
 from kangrow.notifications import api as notifications_api
 from kangrow.programs import api as programs_api
@@ -1198,8 +1199,122 @@ def get_pending_until(*, affiliate_id: UUID) -> dict[str, datetime]:
     return {r["currency"]: r["first"] for r in rows}
 
 
-class _ClaimLost(Exception):
-    """Another transaction claimed one of the rows first."""
+@dataclass(frozen=True)
+class PayoutClaim:
+    """One payout item to fill: the affiliate's due, unclaimed rows in `currency`."""
+
+    affiliate_id: UUID
+    currency: str
+    payout_item_id: UUID
+
+
+# One statement claims a set of (affiliate, currency, item) at once, on PostgreSQL and SQLite:
+# `locked` takes the due, unclaimed rows of those pairs (on PostgreSQL FOR UPDATE SKIP LOCKED in
+# id order: rows another transaction holds are skipped, and a row another run claimed and
+# committed in the meantime no longer matches `payout_item_id IS NULL`); `totals` keeps the items
+# whose LOCKED rows reach the minimum; the UPDATE gives exactly those locked rows their item.
+# SQLite has no row locks and needs none: its writers are serialised, the statement atomic
+# (it needs SQLite 3.35 or newer for UPDATE … FROM and MATERIALIZED; Python 3.11's is 3.40).
+_CLAIM_CTES = """
+WITH m (affiliate_id, currency, item_id) AS (VALUES {values}),
+locked AS MATERIALIZED (
+    SELECT e.id, e.amount, m.item_id
+    FROM ledger_entries e
+    JOIN m ON e.affiliate_id = m.affiliate_id AND e.currency = m.currency
+    LEFT JOIN commissions c ON c.id = e.commission_id
+    WHERE e.kind IN ({kinds})
+      AND e.payout_item_id IS NULL
+      AND (e.commission_id IS NULL OR c.status IN ({statuses}))
+    ORDER BY e.id
+    {lock}
+),
+totals AS MATERIALIZED (
+    SELECT item_id FROM locked GROUP BY item_id HAVING SUM(amount) >= %s
+)"""
+_CLAIM_UPDATE = """
+UPDATE ledger_entries SET payout_item_id = locked.item_id
+FROM locked JOIN totals ON totals.item_id = locked.item_id
+WHERE ledger_entries.id = locked.id AND ledger_entries.payout_item_id IS NULL"""
+# PostgreSQL also sums what the UPDATE claimed, per item, in the same statement.
+_CLAIM_SUMS = """,
+claimed AS ({update} RETURNING ledger_entries.payout_item_id, ledger_entries.amount)
+SELECT payout_item_id, SUM(amount)::bigint, COUNT(*) FROM claimed GROUP BY payout_item_id"""
+
+
+def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> dict[UUID, int]:
+    """Claim, for many payout items at once, each item's affiliate's due, unclaimed rows in its
+    currency. Returns {payout_item_id: claimed sum} for the items that were filled.
+
+    A constant number of statements whatever the number of claims (on SQLite, one per few
+    hundred claims): one UPDATE locks (FOR UPDATE SKIP LOCKED, id order) and claims the rows of
+    every item whose locked rows sum to at least `minimum`, and on PostgreSQL sums, per item,
+    what it claimed (SQLite reads that back with one GROUP BY); one INSERT writes each filled
+    item's `payout` row (−sum). Rows another transaction holds are skipped, not waited for. An
+    item whose rows are below the minimum (after clawbacks) or taken by another run claims
+    nothing and is absent from the result. The amounts are sums of the rows actually claimed,
+    never of an earlier read. Call it inside the transaction that creates the payout items.
+    """
+    minimum = max(int(minimum), 1)
+    claims = list(claims)
+    if not claims:
+        return {}
+    if len({c.payout_item_id for c in claims}) != len(claims) or len(
+        {(c.affiliate_id, c.currency) for c in claims}
+    ) != len(claims):
+        raise ValueError("each payout item and each (affiliate, currency) is claimed once")
+    uuid_field = LedgerEntry._meta.get_field("affiliate_id")
+    kinds = [str(k) for k in CLAIMABLE_KINDS]
+    statuses = [str(Commission.Status.PAYABLE), str(Commission.Status.PAID)]
+    postgres = connection.vendor == "postgresql"
+    lock = "FOR UPDATE OF e SKIP LOCKED" if postgres else ""
+    tail = _CLAIM_SUMS.format(update=_CLAIM_UPDATE) if postgres else _CLAIM_UPDATE
+    claimed: dict[UUID, tuple[int, int]] = {}  # item -> (sum, rows)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for chunk in param_chunks(claims, params_each=3, spare=len(kinds) + len(statuses) + 1):
+                sql = _CLAIM_CTES.format(
+                    values=", ".join(["(%s, %s, %s)"] * len(chunk)),
+                    kinds=", ".join(["%s"] * len(kinds)),
+                    statuses=", ".join(["%s"] * len(statuses)),
+                    lock=lock,
+                )
+                params: list[Any] = []
+                for c in chunk:
+                    params += [
+                        uuid_field.get_db_prep_value(c.affiliate_id, connection),
+                        c.currency,
+                        uuid_field.get_db_prep_value(c.payout_item_id, connection),
+                    ]
+                cursor.execute(sql + tail, [*params, *kinds, *statuses, minimum])
+                if postgres:
+                    claimed.update((item, (total, n)) for item, total, n in cursor.fetchall())
+        if not postgres:  # read back what each item got
+            for ids in param_chunks([c.payout_item_id for c in claims]):
+                rows = (
+                    LedgerEntry.objects.filter(payout_item_id__in=ids, kind__in=CLAIMABLE_KINDS)
+                    .values("payout_item_id")
+                    .annotate(total=Sum("amount"), n=Count("id"))
+                    .order_by()
+                )
+                claimed.update((r["payout_item_id"], (r["total"], r["n"])) for r in rows)
+        filled = [c for c in claims if c.payout_item_id in claimed]
+        if any(claimed[c.payout_item_id][0] < minimum for c in filled):  # never: HAVING
+            raise RuntimeError("a payout claim below the minimum")
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    affiliate_id=c.affiliate_id,
+                    kind=LedgerEntry.Kind.PAYOUT,
+                    amount=-claimed[c.payout_item_id][0],
+                    currency=c.currency,
+                    payout_item_id=c.payout_item_id,
+                    reference=str(c.payout_item_id),
+                    note=f"payout of {claimed[c.payout_item_id][1]} ledger row(s) sent to PayPal",
+                )
+                for c in filled
+            ]
+        )
+    return {c.payout_item_id: claimed[c.payout_item_id][0] for c in filled}
 
 
 def claim_payable_entries(
@@ -1209,46 +1324,12 @@ def claim_payable_entries(
 
     Rows are locked FOR UPDATE SKIP LOCKED in id order (rows another run holds are skipped) and
     claimed by an UPDATE that only touches unclaimed rows. When the claimable sum is below
-    `minimum` (or not positive), or another run won a row, nothing is claimed and 0 is returned.
-    Otherwise writes the item's `payout` row (−sum) and returns the sum. Call it inside the
-    transaction that creates the payout item.
+    `minimum` (or not positive), or another run holds or claimed the rows, nothing is claimed and
+    0 is returned. Otherwise writes the item's `payout` row (−sum) and returns the sum. Call it
+    inside the transaction that creates the payout item. (claim_payable_entries_bulk for one.)
     """
-    minimum = max(int(minimum), 1)
-    try:
-        with transaction.atomic():
-            rows = list(
-                LedgerEntry.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(
-                    affiliate_id=affiliate_id,
-                    currency=currency,
-                    kind__in=CLAIMABLE_KINDS,
-                    payout_item_id__isnull=True,
-                )
-                .filter(_due_q())
-                .order_by("id")
-                .values_list("id", "amount")
-            )
-            total = sum(amount for _, amount in rows)
-            if not rows or total < minimum:
-                return 0
-            ids = [row_id for row_id, _ in rows]
-            claimed = LedgerEntry.objects.filter(id__in=ids, payout_item_id__isnull=True).update(
-                payout_item_id=payout_item_id
-            )
-            if claimed != len(ids):
-                raise _ClaimLost
-            LedgerEntry.objects.create(
-                affiliate_id=affiliate_id,
-                kind=LedgerEntry.Kind.PAYOUT,
-                amount=-total,
-                currency=currency,
-                payout_item_id=payout_item_id,
-                reference=str(payout_item_id),
-                note=f"payout of {len(ids)} ledger row(s) sent to PayPal",
-            )
-            return total
-    except _ClaimLost:
-        return 0
+    claim = PayoutClaim(affiliate_id=affiliate_id, currency=currency, payout_item_id=payout_item_id)
+    return claim_payable_entries_bulk(claims=[claim], minimum=minimum).get(payout_item_id, 0)
 
 
 def _payout_row(payout_item_id: UUID, kind: str) -> LedgerEntry | None:

@@ -31,10 +31,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from kangrow.core.db import param_chunks
 from kangrow.core.money import Money
 from kangrow.core.text import reject_nul
 from kangrow.integrations import paypal
@@ -450,29 +452,59 @@ class PayoutPreview:
     totals: dict[str, int]  # per currency
 
 
+# _affiliate_in_good_standing as a filter on PayPalAccount rows.
+_ACCOUNT_IN_GOOD_STANDING = Q(
+    confirmed_at__isnull=False,
+    user__approved_affiliate=True,
+    user__verified=True,
+    user__email_verified=True,
+    user__banned=False,
+    user__blocked=False,
+    user__deleted_at__isnull=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Payee:
+    account_id: UUID
+    affiliate_email: str
+    paypal_email: str
+    withdrawal_requested: bool
+
+
+def _payees(ids: list[UUID], *, lock: bool = False) -> dict[UUID, _Payee]:
+    """Of those affiliates, who may be paid and where: a confirmed PayPal email and good
+    standing, read in one query (per few hundred ids on SQLite). With lock, their PayPal account
+    rows are taken FOR UPDATE SKIP LOCKED: the claiming run holds these affiliates until it
+    commits, and another run at the same time skips them whole."""
+    payees: dict[UUID, _Payee] = {}
+    for chunk in param_chunks(ids):
+        rows = PayPalAccount.objects.filter(_ACCOUNT_IN_GOOD_STANDING, user_id__in=chunk)
+        if lock:
+            rows = rows.select_for_update(skip_locked=True, of=("self",)).order_by("user_id")
+        for user_id, account_id, user_email, email, requested in rows.values_list(
+            "user_id", "id", "user__email", "email", "withdrawal_requested_at"
+        ):
+            payees[user_id] = _Payee(account_id, user_email, email, requested is not None)
+    return payees
+
+
 def _eligible_lines(minimum: int) -> list[PreviewLine]:
     totals = [t for t in ledger_api.list_available_totals() if t.amount >= minimum]
-    ids = sorted({t.affiliate_id for t in totals})
-    accounts: dict[UUID, PayPalAccount] = {}
-    for start in range(0, len(ids), 2000):
-        for account in PayPalAccount.objects.filter(
-            user_id__in=ids[start : start + 2000], confirmed_at__isnull=False
-        ).select_related("user"):
-            if _affiliate_in_good_standing(account.user):
-                accounts[account.user_id] = account
+    payees = _payees(sorted({t.affiliate_id for t in totals}))
     lines = []
     for total in totals:
-        account = accounts.get(total.affiliate_id)
-        if account is None:
+        payee = payees.get(total.affiliate_id)
+        if payee is None:
             continue
         lines.append(
             PreviewLine(
                 affiliate_id=total.affiliate_id,
-                affiliate_email=account.user.email,
-                paypal_email=account.email,
+                affiliate_email=payee.affiliate_email,
+                paypal_email=payee.paypal_email,
                 currency=total.currency,
                 amount=total.amount,
-                withdrawal_requested=account.withdrawal_requested_at is not None,
+                withdrawal_requested=payee.withdrawal_requested,
             )
         )
     return lines
@@ -506,41 +538,44 @@ class RunSummary:
 
 
 def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID | None:
-    """One transaction: the batch, its items and their ledger claims (or nothing)."""
+    """One transaction: the batch, its items and their ledger claims (or nothing).
+
+    Set-based, a constant number of statements for up to MAX_BATCH_ITEMS lines: the affiliates'
+    PayPal accounts are read again (still confirmed, still in good standing) and locked SKIP
+    LOCKED, the ledger claims every item's rows in one UPDATE, and the items are inserted at once
+    with the amounts the ledger actually claimed (not the earlier read)."""
     with transaction.atomic():
-        batch = PayoutBatch.objects.create(run=run)
-        created = 0
-        for line in lines:
-            account = PayPalAccount.objects.filter(
-                user_id=line.affiliate_id, confirmed_at__isnull=False
-            ).first()
-            if account is None or len(account.email) > PAYPAL_RECEIVER_MAX:
-                continue  # changed since the list was read, or PayPal would refuse the batch
-            item_id = uuid7()
-            amount = ledger_api.claim_payable_entries(
-                affiliate_id=line.affiliate_id,
-                currency=line.currency,
-                payout_item_id=item_id,
-                minimum=minimum,
+        payees = _payees(sorted({line.affiliate_id for line in lines}), lock=True)
+        claims = [
+            ledger_api.PayoutClaim(
+                affiliate_id=line.affiliate_id, currency=line.currency, payout_item_id=uuid7()
             )
-            if amount <= 0:  # below the minimum now, or another run holds the rows
-                continue
-            PayoutItem.objects.create(
-                id=item_id,
-                batch=batch,
-                affiliate_id=line.affiliate_id,
-                amount=amount,
-                currency=line.currency,
-                receiver=account.email,
-            )
-            created += 1
-        if created == 0:
-            batch.delete()
+            for line in lines
+            # changed since the list was read, held by another run, or PayPal would refuse it
+            if line.affiliate_id in payees
+            and len(payees[line.affiliate_id].paypal_email) <= PAYPAL_RECEIVER_MAX
+        ]
+        claimed = ledger_api.claim_payable_entries_bulk(claims=claims, minimum=minimum)
+        if not claimed:  # below the minimum now, or another run holds the rows
             return None
-        PayPalAccount.objects.filter(
-            user_id__in={line.affiliate_id for line in lines},
-            withdrawal_requested_at__isnull=False,
-        ).update(withdrawal_requested_at=None)
+        batch = PayoutBatch.objects.create(run=run)
+        PayoutItem.objects.bulk_create(
+            [
+                PayoutItem(
+                    id=claim.payout_item_id,
+                    batch=batch,
+                    affiliate_id=claim.affiliate_id,
+                    amount=claimed[claim.payout_item_id],
+                    currency=claim.currency,
+                    receiver=payees[claim.affiliate_id].paypal_email,
+                )
+                for claim in claims
+                if claim.payout_item_id in claimed
+            ]
+        )
+        requested = [p.account_id for p in payees.values() if p.withdrawal_requested]
+        if requested:  # honoured (rows locked above, so the flag read is current)
+            PayPalAccount.objects.filter(pk__in=requested).update(withdrawal_requested_at=None)
         return batch.id
 
 

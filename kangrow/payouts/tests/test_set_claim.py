@@ -1,0 +1,187 @@
+"""The set-based claim of a payout run: a constant number of statements per batch, amounts from
+the rows actually claimed, and still nobody paid twice when runs race or the money moves
+between the eligibility read and the claim."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from uuid_utils.compat import uuid7
+
+from kangrow.ledger import api as ledger_api
+from kangrow.ledger.models import LedgerEntry
+from kangrow.payouts import api
+from kangrow.payouts.models import PayoutBatch, PayoutItem, PayoutRun
+
+from .helpers import affiliate, balance, earn, refund, world
+
+
+def _people(w, n, *, prefix="p", rows=2, base=10000):
+    """n affiliates, each earning `rows` commissions that add up to base + i."""
+    people = []
+    for i in range(n):
+        user = affiliate(w, f"{prefix}{i}@example.com")
+        earn(w, user, base + i - (rows - 1))
+        for _ in range(rows - 1):
+            earn(w, user, 1)
+        people.append((user, base + i))
+    return people
+
+
+def _assert_items_are_their_claimed_rows():
+    """Every item's amount is its payout row and the sum of the rows it claimed; no row is in
+    two items (payout_item_id is one column) and each affiliate has one item per currency."""
+    for item in PayoutItem.objects.all():
+        claimed = LedgerEntry.objects.filter(
+            payout_item_id=item.id, kind__in=["commission", "refund_reversal", "clawback"]
+        ).aggregate(total=Sum("amount"))["total"]
+        payout = LedgerEntry.objects.get(payout_item_id=item.id, kind="payout")
+        assert item.amount == claimed == -payout.amount > 0
+        assert payout.affiliate_id == item.affiliate_id and payout.currency == item.currency
+    pairs = list(PayoutItem.objects.values_list("affiliate_id", "currency"))
+    assert len(pairs) == len(set(pairs))
+
+
+@pytest.mark.django_db
+def test_claim_query_count_does_not_grow_with_affiliates(django_assert_max_num_queries):
+    # given a run over 3 affiliates (one asked for a withdrawal), counted
+    w = world()
+    small_people = _people(w, 3, prefix="small")
+    api.request_withdrawal(user_id=small_people[0][0].id)
+    with CaptureQueriesContext(connection) as small:
+        api.claim_payout_run(source="command")
+    assert PayoutItem.objects.count() == 3
+    # when 40 more affiliates (one with a withdrawal request, one with a clawback) are claimed
+    more = _people(w, 40, prefix="big", rows=3)
+    api.request_withdrawal(user_id=more[0][0].id)
+    invoice = earn(w, more[1][0], 500)
+    refund(w, invoice, 500)
+    # then the run takes no more statements than for 3
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        api.claim_payout_run(source="command")
+    assert PayoutItem.objects.count() == 43
+    _assert_items_are_their_claimed_rows()
+
+
+@pytest.mark.django_db
+def test_a_batch_is_claimed_in_a_constant_number_of_statements(django_assert_max_num_queries):
+    # the claim of one batch of 60 (accounts, ledger claim, read-back, payout rows, batch, items)
+    w = world()
+    _people(w, 60, rows=2)
+    lines = api._eligible_lines(api._minimum())
+    run = PayoutRun.objects.create(source="command", minimum=api._minimum())
+    limit = 12 if connection.vendor == "postgresql" else 20  # SQLite: 999 parameters a statement
+    with django_assert_max_num_queries(limit):
+        assert api._claim_batch(run, lines, api._minimum()) is not None
+    assert PayoutItem.objects.count() == 60
+    _assert_items_are_their_claimed_rows()
+
+
+@pytest.mark.django_db
+def test_money_that_moved_after_the_eligibility_read_is_never_paid_twice(monkeypatch):
+    # given the list of who is eligible, read before the money moved
+    w = world()
+    people = _people(w, 4, rows=2)
+    (ann, _), (bob, _), (cy, _), (dee, _) = people
+    stale = api._eligible_lines(api._minimum())
+    assert len(stale) == 4
+    # when, in between, another run claims ann's money, bob gets a clawback that takes him below
+    # the minimum, cy earns more and dee is banned
+    assert (
+        ledger_api.claim_payable_entries(
+            affiliate_id=ann.id, currency="USD", payout_item_id=uuid7(), minimum=1
+        )
+        == 10000
+    )
+    refund(w, LedgerEntry.objects.filter(affiliate_id=bob.id).first().commission.invoice_id, 2)
+    earn(w, cy, 700)
+    type(dee).objects.filter(pk=dee.pk).update(banned=True)
+    # and a run claims from the stale list
+    monkeypatch.setattr(api, "_eligible_lines", lambda minimum: stale)
+    run_id, batch_ids = api.claim_payout_run(source="command")
+    # then ann is not paid again, bob and dee are not paid, cy is paid what she has now
+    items = {i.affiliate_id: i.amount for i in PayoutItem.objects.all()}
+    assert items == {cy.id: 10002 + 700}
+    assert balance(bob)["available"] == 10001 - 2
+    assert balance(dee)["available"] == 10003
+    assert balance(ann)["in_payout"] == 10000
+    _assert_items_are_their_claimed_rows()
+
+
+@pytest.mark.django_db
+def test_a_run_where_nothing_is_left_to_claim_creates_no_batch(monkeypatch):
+    w = world()
+    _people(w, 2)
+    stale = api._eligible_lines(api._minimum())
+    api.claim_payout_run(source="command")
+    monkeypatch.setattr(api, "_eligible_lines", lambda minimum: stale)
+    run_id, batch_ids = api.claim_payout_run(source="command")
+    assert batch_ids == []
+    assert PayoutRun.objects.get(pk=run_id).item_count == 0
+    assert PayoutBatch.objects.count() == 1 and PayoutItem.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_withdrawal_requests_of_the_batch_are_cleared_by_the_claim():
+    w = world()
+    (jane, _), (joe, _) = _people(w, 2)
+    api.request_withdrawal(user_id=jane.id)
+    before = timezone.now()
+    api.claim_payout_run(source="command")
+    assert api.get_paypal_email(user_id=jane.id).withdrawal_requested_at is None
+    assert api.get_paypal_email(user_id=joe.id).withdrawal_requested_at is None
+    assert PayoutItem.objects.filter(created_at__gte=before).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks need PostgreSQL (SQLite serialises)"
+)
+def test_two_runs_at_once_over_many_batches_split_affiliates_whole(monkeypatch):
+    # given 45 affiliates with three rows each (some with a clawback) and batches of 7
+    w = world()
+    people = _people(w, 45, rows=3)
+    expected = {}
+    for n, (user, amount) in enumerate(people):
+        if n % 5 == 0:
+            invoice = earn(w, user, 300)
+            refund(w, invoice, 300)  # a clawback row of −300 after +300: net unchanged
+        expected[user.id] = amount
+    monkeypatch.setattr(api, "MAX_BATCH_ITEMS", 7)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(api.claim_payout_run(source="command"))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # then the two runs together paid each affiliate once, all of their money, to the cent
+    assert errors == [] and len(results) == 2
+    items = dict(PayoutItem.objects.values_list("affiliate_id", "amount"))
+    assert PayoutItem.objects.count() == 45
+    assert items == expected
+    assert sum(items.values()) == sum(expected.values())
+    assert all(n <= 7 for n in _batch_sizes())
+    _assert_items_are_their_claimed_rows()
+    assert not LedgerEntry.objects.filter(
+        kind__in=["commission", "clawback"], payout_item_id__isnull=True
+    ).exists()
+
+
+def _batch_sizes():
+    return [b.items.count() for b in PayoutBatch.objects.all()]
