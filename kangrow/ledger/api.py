@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -224,9 +224,26 @@ def _due_events_q(now: datetime) -> Q:
     )
 
 
+# Money events are applied by one transaction at a time. Two drains deciding one customer's
+# events side by side would each miss the other's uncommitted rows: a second commission on a
+# one-time campaign, a commission after a cancellation, a refund settled as "not referred".
+# On PostgreSQL a transaction-scoped advisory lock, taken before anything is read, serialises
+# them (a drain waits at most for one batch of another); SQLite serialises writers anyway. A
+# drain applies hundreds of events a second (docs/benchmarks.md), far above the web tier's
+# intake; per-customer locks are the next step if one drain at a time ever is the limit.
+_APPLY_LOCK = 0x6B67_6576_656E_7473  # "kgevents"
+
+
+def _serialise_applying() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPLY_LOCK])
+
+
 def process_event(*, event_id: UUID | str) -> str:
     """Apply one stored event; returns its new status (processed, waiting or failed)."""
     with transaction.atomic():
+        _serialise_applying()
         event = PaymentEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
             return "missing"
@@ -244,6 +261,7 @@ def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
     ids: list[UUID] = []
     try:
         with transaction.atomic():
+            _serialise_applying()
             events = list(
                 PaymentEvent.objects.select_for_update(skip_locked=True)
                 .filter(_due_events_q(timezone.now()))
@@ -252,13 +270,32 @@ def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
             ids = [e.id for e in events]
             if events:
                 _process_locked(events, in_drain=True)
-    except DatabaseError:
+    except Exception:
         if not ids:
             raise
         logger.exception("a batch of %d money events failed; processing them one by one", len(ids))
         for event_id in ids:
-            process_event(event_id=event_id)
+            try:
+                process_event(event_id=event_id)
+            except Exception as exc:  # outside the event's savepoint: count it, keep going
+                logger.exception("payment event %s failed outside its savepoint", event_id)
+                _fail_alone(event_id, exc)
     return len(ids)
+
+
+def _fail_alone(event_id: UUID, exc: Exception) -> None:
+    """Record a failed attempt of an event whose processing could not even be rolled back to its
+    savepoint, in a transaction of its own, so it backs off instead of heading every batch."""
+    with transaction.atomic():
+        event = (
+            PaymentEvent.objects.select_for_update()
+            .filter(pk=event_id)
+            .exclude(status=PaymentEvent.Status.PROCESSED)
+            .first()
+        )
+        if event is not None:
+            reason = f"{type(exc).__name__}: {exc}"
+            _record_unsuccessful(event, PaymentEvent.Status.FAILED, reason, None)
 
 
 def drain_events(*, batch_size: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS) -> int:
@@ -1252,7 +1289,9 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
     item's `payout` row (−sum). Rows another transaction holds are skipped, not waited for. An
     item whose rows are below the minimum (after clawbacks) or taken by another run claims
     nothing and is absent from the result. The amounts are sums of the rows actually claimed,
-    never of an earlier read. Call it inside the transaction that creates the payout items.
+    never of an earlier read. Call it inside the transaction that creates the payout items,
+    holding each affiliate (payouts locks their PayPal account row): rows are skipped one by one,
+    so two claims of one affiliate without that lock could each take part of the rows.
     """
     minimum = max(int(minimum), 1)
     claims = list(claims)

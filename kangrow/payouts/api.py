@@ -475,13 +475,15 @@ class _Payee:
 def _payees(ids: list[UUID], *, lock: bool = False) -> dict[UUID, _Payee]:
     """Of those affiliates, who may be paid and where: a confirmed PayPal email and good
     standing, read in one query (per few hundred ids on SQLite). With lock, their PayPal account
-    rows are taken FOR UPDATE SKIP LOCKED: the claiming run holds these affiliates until it
-    commits, and another run at the same time skips them whole."""
+    rows are taken FOR UPDATE in user id order: the claiming run holds these affiliates whole
+    until it commits, and another run at the same time waits for that batch (one transaction,
+    seconds), then finds their money claimed. Waiting, not skipping: a skipped affiliate would
+    miss the monthly run because of a withdrawal request saved at that moment."""
     payees: dict[UUID, _Payee] = {}
     for chunk in param_chunks(ids):
         rows = PayPalAccount.objects.filter(_ACCOUNT_IN_GOOD_STANDING, user_id__in=chunk)
         if lock:
-            rows = rows.select_for_update(skip_locked=True, of=("self",)).order_by("user_id")
+            rows = rows.select_for_update(of=("self",)).order_by("user_id")
         for user_id, account_id, user_email, email, requested in rows.values_list(
             "user_id", "id", "user__email", "email", "withdrawal_requested_at"
         ):
@@ -541,8 +543,8 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
     """One transaction: the batch, its items and their ledger claims (or nothing).
 
     Set-based, a constant number of statements for up to MAX_BATCH_ITEMS lines: the affiliates'
-    PayPal accounts are read again (still confirmed, still in good standing) and locked SKIP
-    LOCKED, the ledger claims every item's rows in one UPDATE, and the items are inserted at once
+    PayPal accounts are read again (still confirmed, still in good standing) and locked, the
+    ledger claims every item's rows in one UPDATE, and the items are inserted at once
     with the amounts the ledger actually claimed (not the earlier read)."""
     with transaction.atomic():
         payees = _payees(sorted({line.affiliate_id for line in lines}), lock=True)
@@ -551,7 +553,7 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
                 affiliate_id=line.affiliate_id, currency=line.currency, payout_item_id=uuid7()
             )
             for line in lines
-            # changed since the list was read, held by another run, or PayPal would refuse it
+            # changed since the list was read, or PayPal would refuse it
             if line.affiliate_id in payees
             and len(payees[line.affiliate_id].paypal_email) <= PAYPAL_RECEIVER_MAX
         ]
@@ -573,8 +575,14 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
                 if claim.payout_item_id in claimed
             ]
         )
-        requested = [p.account_id for p in payees.values() if p.withdrawal_requested]
-        if requested:  # honoured (rows locked above, so the flag read is current)
+        paid = {claim.affiliate_id for claim in claims if claim.payout_item_id in claimed}
+        requested = [
+            payee.account_id
+            for affiliate_id, payee in payees.items()
+            if payee.withdrawal_requested and affiliate_id in paid
+        ]
+        if requested:  # honoured (rows locked above, so the flag read is current); a request
+            # left unpaid (below the minimum after a clawback) stays visible
             PayPalAccount.objects.filter(pk__in=requested).update(withdrawal_requested_at=None)
         return batch.id
 

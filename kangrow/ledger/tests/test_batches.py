@@ -211,6 +211,41 @@ def test_concurrent_drains_take_each_event_once_and_pay_each_invoice_once(monkey
     assert outcomes.count("duplicate_invoice") == 30
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_never_decide_one_customer_side_by_side(monkeypatch):
+    """Two drains deciding one customer's invoices at once would each miss the other's
+    uncommitted commission: on a one-time campaign, the second invoice must earn nothing."""
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL")
+    world = build_world(recurring=False)
+    customers = referred(world, 24, prefix="cus_once")
+    with monkeypatch.context() as m:
+        m.setattr(ledger_api, "_schedule_drain", lambda: None)
+        for customer in customers:
+            store_invoice(world, customer, f"in_{customer}_1")
+            store_invoice(world, customer, f"in_{customer}_2", at=later(31))
+    barrier = threading.Barrier(4)
+
+    def drain() -> None:
+        try:
+            barrier.wait()
+            ledger_api.drain_events(batch_size=1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # one commission per customer: the first invoice's, never the second's as well
+    assert Commission.objects.count() == 24
+    assert sorted(Commission.objects.values_list("invoice_id", flat=True)) == sorted(
+        f"in_{c}_1" for c in customers
+    )
+    assert PaymentEvent.objects.filter(outcome="recurring_limit").count() == 24
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("bps", [3000, 3333])
 def test_ledger_reconciles_whatever_the_batches(bps):
@@ -277,3 +312,32 @@ def test_ledger_reconciles_whatever_the_batches(bps):
         )
 
     check()
+
+
+@pytest.mark.django_db
+def test_an_error_outside_the_savepoints_fails_the_events_with_a_backoff_not_the_drain(
+    monkeypatch,
+):
+    world = build_world()
+    customers = referred(world, 3, prefix="cus_wake")
+    with monkeypatch.context() as m:
+        m.setattr(ledger_api, "_schedule_drain", lambda: None)
+        events = [store_invoice(world, c, f"in_{c}") for c in customers]
+
+    def broken(self):
+        raise RuntimeError("wake broke")
+
+    # when something outside every event's savepoint keeps failing
+    with monkeypatch.context() as m:
+        m.setattr(ledger_api._Batch, "wake", broken)
+        assert ledger_api.process_event_batch(limit=10) == 3
+    # then each event counts a failed attempt and backs off (the queue is not stuck on them)
+    rows = PaymentEvent.objects.filter(id__in=events)
+    assert {(e.status, e.attempts) for e in rows} == {("failed", 1)}
+    assert all(e.next_attempt_at > timezone.now() for e in rows)
+    assert "RuntimeError: wake broke" in rows[0].last_error
+    assert Commission.objects.count() == 0  # rolled back with the rest of the attempt
+    # and once it is fixed, the next attempt earns
+    PaymentEvent.objects.filter(id__in=events).update(next_attempt_at=timezone.now())
+    assert ledger_api.process_due_events() == 3
+    assert Commission.objects.count() == 3
