@@ -105,8 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # POST /api/v1/events reads its app (and signing secret) from a per-process memory of this many
 # seconds instead of a query per request; a signature that does not match is checked again
-# against the database, so a rotated secret works at once.
-APP_CACHE_SECONDS = env.float("APP_CACHE_SECONDS", default=5.0)
+# against the database, so a rotated secret works at once; the retired one is still accepted by
+# a process for at most this long (capped at 30 s).
+APP_CACHE_SECONDS = min(max(env.float("APP_CACHE_SECONDS", default=5.0), 0.0), 30.0)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
