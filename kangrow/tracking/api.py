@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -80,18 +81,20 @@ def mask_email(email: str | None) -> str:
     return f"{local[:2] if len(local) > 2 else local[:1]}***@{domain}"
 
 
+@functools.lru_cache(maxsize=8)
+def _ip_salt(configured: str, secret_key: str) -> bytes:
+    derived = hmac.new(secret_key.encode(), b"kangrow.tracking.ip-hash", hashlib.sha256)
+    return (configured or derived.hexdigest()).encode()
+
+
 def hash_ip(ip: str) -> str:
     """HMAC-SHA256 of an IP with a secret salt (KANGROW_IP_HASH_SALT, else derived from
-    SECRET_KEY), so clicks can be grouped by visitor without storing the address."""
+    SECRET_KEY), so clicks can be grouped by visitor without storing the address. The salt is
+    worked out once per process (per settings), the HMAC is one C call."""
     if not ip:
         return ""
-    salt = (
-        getattr(settings, "KANGROW_IP_HASH_SALT", "")
-        or hmac.new(
-            settings.SECRET_KEY.encode(), b"kangrow.tracking.ip-hash", hashlib.sha256
-        ).hexdigest()
-    )
-    return hmac.new(salt.encode(), ip.encode(), hashlib.sha256).hexdigest()
+    salt = _ip_salt(getattr(settings, "KANGROW_IP_HASH_SALT", ""), settings.SECRET_KEY)
+    return hmac.digest(salt, ip.encode(), "sha256").hex()
 
 
 def _clean(value: str | None, limit: int) -> str:
@@ -124,16 +127,28 @@ def _ref(r: Referral) -> ReferralRef:
     )
 
 
-def with_ref(url: str, token: str, extra: dict[str, str] | None = None) -> str:
-    """`url` with ref=<token> in its query string, keeping its other parameters."""
+@functools.lru_cache(maxsize=4096)
+def _split_landing(url: str) -> tuple[str, str, frozenset[str]]:
+    """A landing URL taken apart once per process: the URL without query or fragment, its
+    query re-encoded without `ref`, and the parameter names it already has."""
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ref"]
-    present = {k for k, _ in query}
-    for key, value in (extra or {}).items():
-        if key not in present and value:
-            query.append((key, value))
-    query.append(("ref", token))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+    return base, urlencode(query), frozenset(k for k, _ in query)
+
+
+def with_ref(url: str, token: str, extra: dict[str, str] | None = None) -> str:
+    """`url` with ref=<token> in its query string, keeping its other parameters; `extra`
+    parameters (UTM) are added when non-empty and not already in the URL."""
+    base, query, present = _split_landing(url)
+    added = [
+        f"{quote_plus(key)}={quote_plus(value)}"
+        for key, value in (extra or {}).items()
+        if value and key not in present
+    ]
+    added.append(f"ref={quote_plus(token)}")
+    tail = "&".join(added)
+    return f"{base}?{query}&{tail}" if query else f"{base}?{tail}"
 
 
 # --- clicks ------------------------------------------------------------------------------------
