@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import random
 import re
 import secrets
 import time
@@ -30,7 +31,11 @@ from kangrow.webhooks_out import api as webhooks_out_api
 
 from .models import MAX_BPS, RECURRING_FLOOR_BPS, App, Campaign, CompanyProfile, Enrollment
 
-LINK_CACHE_SECONDS = 60
+# Shared-cache lifetime of a resolved link: every change goes through this module and drops the
+# entry on commit (refresh_link_cache), so the lifetime only bounds how often each link costs a
+# query; a short one made all links of a bench (or a campaign mail) expire and hit the database
+# together.
+LINK_CACHE_SECONDS = 300
 # Each web process also keeps resolved links in memory this long (no Redis round trip per
 # click): a left enrollment or a paused campaign may still count clicks for up to this long
 # in other processes (attribution checks the enrollment again, so it never earns from them).
@@ -294,7 +299,8 @@ def _cached_link(token: str) -> dict[str, Any]:
                 "site_url": e.campaign.app.site_url,
             }
         try:
-            cache.set(key, cached, LINK_CACHE_SECONDS)
+            ttl = int(LINK_CACHE_SECONDS * (0.8 + 0.2 * random.random()))  # noqa: S311 - spread
+            cache.set(key, cached, ttl)
         except Exception:  # noqa: BLE001
             log.warning("link cache unavailable; not caching the link", exc_info=True)
     if cached:  # parse once per process and TTL, not once per click
@@ -308,7 +314,10 @@ def _cached_link(token: str) -> dict[str, Any]:
         }
     if len(_local_links) >= LINK_LOCAL_MAX:
         _local_links.clear()  # bounded: a flood of distinct tokens cannot grow the process
-    _local_links[token] = (now + LINK_LOCAL_SECONDS, cached)
+    # 75-100 % of the TTL: links first seen together (a deploy, a campaign mail) do not all
+    # expire in the same second and send every request of that second to Redis or the database
+    ttl = LINK_LOCAL_SECONDS * (0.75 + 0.25 * random.random())  # noqa: S311 - not a secret
+    _local_links[token] = (now + ttl, cached)
     return cached
 
 
