@@ -16,3 +16,14 @@ def require_service(name: str) -> None:
     if os.environ.get("KANGROW_REQUIRE_SERVICES"):
         pytest.fail(f"{name} is required in CI but is not available")
     pytest.skip(f"{name} is not available on this machine")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_link_memory():
+    """Each test starts with an empty in-process link cache (tests clear the shared cache with
+    cache.clear(), which cannot reach it)."""
+    from kangrow.programs import api as programs
+
+    programs.forget_local_links()
+    yield
+    programs.forget_local_links()

@@ -182,6 +182,11 @@ KANGROW_IP_HASH_SALT = env.str("KANGROW_IP_HASH_SALT", default="")
 
 # Background jobs: Celery on Redis when REDIS_URL is set, inline otherwise.
 REDIS_URL = env.str("REDIS_URL", default="")
+# /r/<token> appends its click to a Redis stream instead of inserting it (REDIS_URL set, on by
+# default); Redis answering slower than the timeout (seconds) makes the request insert it.
+KANGROW_CLICK_BUFFER = env.bool("KANGROW_CLICK_BUFFER", default=bool(REDIS_URL))
+KANGROW_CLICK_BUFFER_TIMEOUT = env.float("KANGROW_CLICK_BUFFER_TIMEOUT", default=0.2)
+KANGROW_CLICK_DRAIN_SECONDS = env.float("KANGROW_CLICK_DRAIN_SECONDS", default=1.0)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -192,6 +197,13 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Tracking: clicks wait in a Redis stream (REDIS_URL set) and are copied into the clicks table in
+# batches; dashboards count a click about a second after it happened.
+CELERY_BEAT_SCHEDULE["tracking-drain-clicks"] = {
+    "task": "tracking.drain_clicks",
+    "schedule": KANGROW_CLICK_DRAIN_SECONDS,
+    "options": {"expires": KANGROW_CLICK_DRAIN_SECONDS * 5},  # a late drain is replaced, not queued
+}
 # Ledger and notifications: retry waiting/failed events, end hold periods, resend failed emails.
 CELERY_BEAT_SCHEDULE["ledger-process-due-events"] = {
     "task": "ledger.process_due_events",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import random
 import re
 import secrets
 import time
@@ -30,7 +32,18 @@ from kangrow.webhooks_out import api as webhooks_out_api
 
 from .models import MAX_BPS, RECURRING_FLOOR_BPS, App, Campaign, CompanyProfile, Enrollment
 
-LINK_CACHE_SECONDS = 60
+# Shared-cache lifetime of a resolved link: every change goes through this module and drops the
+# entry on commit (refresh_link_cache), so the lifetime only bounds how often each link costs a
+# query; a short one made all links of a bench (or a campaign mail) expire and hit the database
+# together.
+LINK_CACHE_SECONDS = 300
+# Each web process also keeps resolved links in memory this long (no Redis round trip per
+# click): a left enrollment or a paused campaign may still count clicks for up to this long
+# in other processes (attribution checks the enrollment again, so it never earns from them).
+LINK_LOCAL_SECONDS = 30.0
+LINK_LOCAL_MAX = 10_000
+_local_links: dict[str, tuple[float, dict[str, Any]]] = {}
+log = logging.getLogger(__name__)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 COUPON_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 
@@ -277,33 +290,73 @@ def _link_cache_key(token: str) -> str:
     return "kangrow:link:" + hashlib.sha256(token.encode()).hexdigest()[:40]
 
 
+def _cached_link(token: str) -> dict[str, Any]:
+    """The link's cached fields ({} for an unknown token): this process's memory first, then
+    the shared cache, then one query. A failing shared cache (Redis down) is skipped."""
+    now = time.monotonic()
+    local = _local_links.get(token)
+    if local is not None and local[0] > now:
+        return local[1]
+    key = _link_cache_key(token)
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache is an optimisation; the database answers
+        log.warning("link cache unavailable; reading the link from the database", exc_info=True)
+        cached = None
+    if cached is None:
+        e = _enrollments().filter(token=token).first()
+        if e is None:
+            cached = {}
+        else:
+            ref = _enrollment_ref(e)
+            cached = {
+                "enrollment_id": str(ref.id),
+                "campaign_id": str(ref.campaign_id),
+                "app_id": str(ref.app_id),
+                "status": ref.status,
+                "campaign_status": ref.campaign_status,
+                "starts_at": ref.campaign_starts_at,
+                "ends_at": ref.campaign_ends_at,
+                "app_active": ref.app_active,
+                "landing_url": ref.landing_url,
+                "site_url": e.campaign.app.site_url,
+            }
+        try:
+            ttl = int(LINK_CACHE_SECONDS * (0.8 + 0.2 * random.random()))  # noqa: S311 - spread
+            cache.set(key, cached, ttl)
+        except Exception:  # noqa: BLE001
+            log.warning("link cache unavailable; not caching the link", exc_info=True)
+    if cached:  # parse once per process and TTL, not once per click
+        cached = {
+            **cached,
+            "target": (
+                UUID(cached["enrollment_id"]),
+                UUID(cached["campaign_id"]),
+                UUID(cached["app_id"]),
+            ),
+        }
+    if len(_local_links) >= LINK_LOCAL_MAX:
+        _local_links.clear()  # bounded: a flood of distinct tokens cannot grow the process
+    # 75-100 % of the TTL: links first seen together (a deploy, a campaign mail) do not all
+    # expire in the same second and send every request of that second to Redis or the database
+    ttl = LINK_LOCAL_SECONDS * (0.75 + 0.25 * random.random())  # noqa: S311 - not a secret
+    _local_links[token] = (now + ttl, cached)
+    return cached
+
+
+def forget_local_links() -> None:
+    """Empty this process's memory of resolved links (tests; the shared cache is separate)."""
+    _local_links.clear()
+
+
 def resolve_link(*, token: str) -> LinkTarget | None:
-    """The target of /r/<token>, from the cache when possible (one short-lived entry per token).
+    """The target of /r/<token>, from this process's memory (LINK_LOCAL_SECONDS) or the shared
+    cache (LINK_CACHE_SECONDS) when possible; one query otherwise.
 
     Unknown tokens are cached too (as a miss), so a burst of junk costs one query per token."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         return None
-    key = _link_cache_key(token)
-    cached = cache.get(key)
-    if cached is None:
-        e = _enrollments().filter(token=token).first()
-        if e is None:
-            cache.set(key, {}, LINK_CACHE_SECONDS)
-            return None
-        ref = _enrollment_ref(e)
-        cached = {
-            "enrollment_id": str(ref.id),
-            "campaign_id": str(ref.campaign_id),
-            "app_id": str(ref.app_id),
-            "status": ref.status,
-            "campaign_status": ref.campaign_status,
-            "starts_at": ref.campaign_starts_at,
-            "ends_at": ref.campaign_ends_at,
-            "app_active": ref.app_active,
-            "landing_url": ref.landing_url,
-            "site_url": e.campaign.app.site_url,
-        }
-        cache.set(key, cached, LINK_CACHE_SECONDS)
+    cached = _cached_link(token)
     if not cached:
         return None
     now = timezone.now()
@@ -314,10 +367,11 @@ def resolve_link(*, token: str) -> LinkTarget | None:
         and (cached["starts_at"] is None or cached["starts_at"] <= now)
         and (cached["ends_at"] is None or now < cached["ends_at"])
     )
+    enrollment_id, campaign_id, app_id = cached["target"]
     return LinkTarget(
-        enrollment_id=UUID(cached["enrollment_id"]),
-        campaign_id=UUID(cached["campaign_id"]),
-        app_id=UUID(cached["app_id"]),
+        enrollment_id=enrollment_id,
+        campaign_id=campaign_id,
+        app_id=app_id,
         live=live,
         landing_url=cached["landing_url"],
         site_url=cached["site_url"],
@@ -330,7 +384,9 @@ def refresh_link_cache(
     campaign_id: UUID | None = None,
     app_id: UUID | None = None,
 ) -> None:
-    """Drop cached link targets after an enrollment, campaign or app changed (on commit)."""
+    """Drop cached link targets after an enrollment, campaign or app changed (on commit): from
+    the shared cache and this process's memory; other processes' memory expires within
+    LINK_LOCAL_SECONDS."""
     qs = Enrollment.objects.all()
     if enrollment_id is not None:
         qs = qs.filter(id=enrollment_id)
@@ -340,11 +396,17 @@ def refresh_link_cache(
         qs = qs.filter(campaign__app_id=app_id)
     else:
         return
-    keys = [_link_cache_key(t) for t in qs.values_list("token", flat=True)]
+    tokens = list(qs.values_list("token", flat=True))
+    keys = [_link_cache_key(t) for t in tokens]
 
     def _drop() -> None:
+        for t in tokens:
+            _local_links.pop(t, None)
         if keys:
-            cache.delete_many(keys)
+            try:
+                cache.delete_many(keys)
+            except Exception:  # noqa: BLE001 - entries expire after LINK_CACHE_SECONDS anyway
+                log.warning("link cache unavailable; stale links expire on their own")
 
     _drop()
     transaction.on_commit(_drop)

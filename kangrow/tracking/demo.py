@@ -65,6 +65,7 @@ def load(stdout: TextIO) -> None:
                 utm={"utm_source": source, "utm_medium": medium, "utm_campaign": e.campaign_slug},
                 clicked_at=now - timedelta(days=rng.uniform(0, 60)),
             )
+        api.drain_click_buffer(wait=10.0)  # buffered (REDIS_URL set): into the table now
     clicks = Click.objects.filter(enrollment_id__in=ids).count()
 
     made = 0

@@ -1,4 +1,5 @@
-"""Portal pages, tracking links, webhooks and /admin. Each area keeps its own urls module."""
+"""Portal pages, webhooks and /admin (tracking links are mounted first, in config/urls.py).
+Each area keeps its own urls module."""
 
 from django.urls import include, path
 
@@ -7,7 +8,6 @@ from kangrow.web.admin.site import admin_site
 urlpatterns = [
     path("admin/", admin_site.urls),
     path("webhooks/stripe/", include("kangrow.web.webhooks.urls")),
-    path("", include("kangrow.web.tracking.urls")),
     path("", include("kangrow.web.accounts.urls")),
     path("", include("kangrow.web.payouts.urls")),
     path("", include("kangrow.web.portal.urls")),
