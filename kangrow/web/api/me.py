@@ -333,10 +333,10 @@ _EARLIEST, _LATEST = date(2000, 1, 1), date(2999, 12, 31)
 def my_stats(request: HttpRequest, query: Query[StatsQuery]) -> StatsOut:
     today = timezone.now().date()
     end = query.to or today
-    start = query.from_ or min(end, today) - timedelta(days=29)
-    for name, value in (("from", start), ("to", end)):
-        if not _EARLIEST <= value <= _LATEST:
+    for name, value in (("from", query.from_), ("to", end)):
+        if value is not None and not _EARLIEST <= value <= _LATEST:
             raise ApiError(422, "invalid_period", f"{name} must be between 2000 and 2999.")
+    start = query.from_ or min(end, today) - timedelta(days=29)
     try:
         stats = reports_api.get_affiliate_stats(
             affiliate_id=_user_id(request), start=start, end=end, campaign_id=query.campaign_id

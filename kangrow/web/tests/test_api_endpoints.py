@@ -208,6 +208,10 @@ def test_stats_cover_the_period_and_refuse_bad_ones(client, world):
     assert_error(
         client.get(f"{API}/me/stats?to=9999-12-31", **world["jane_token"]), 422, "invalid_period"
     )
+    # a 'to' so early that the default 'from' (29 days before) is no date at all
+    assert_error(
+        client.get(f"{API}/me/stats?to=0001-01-05", **world["jane_token"]), 422, "invalid_period"
+    )
 
 
 def test_join_and_leave_a_campaign(client, world):
