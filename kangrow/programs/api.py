@@ -33,10 +33,11 @@ from kangrow.webhooks_out import api as webhooks_out_api
 from .models import MAX_BPS, RECURRING_FLOOR_BPS, App, Campaign, CompanyProfile, Enrollment
 
 # Shared-cache lifetime of a resolved link: every change goes through this module and drops the
-# entry on commit (refresh_link_cache), so the lifetime only bounds how often each link costs a
-# query; a short one made all links of a bench (or a campaign mail) expire and hit the database
-# together.
-LINK_CACHE_SECONDS = 300
+# entry on commit (refresh_link_cache), but a process that read the link just before a change
+# committed may write the old value back after that drop, so the lifetime bounds how long a
+# resumed campaign can still look paused (its clicks unrecorded). Jittered, so the links of a
+# campaign mail do not all expire and hit the database together.
+LINK_CACHE_SECONDS = 60
 # Each web process also keeps resolved links in memory this long (no Redis round trip per
 # click): a left enrollment or a paused campaign may still count clicks for up to this long
 # in other processes (attribution checks the enrollment again, so it never earns from them).

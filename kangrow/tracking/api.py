@@ -55,8 +55,10 @@ _INSERT_ONE_SQL = (
 )
 _DRAIN_INSERT_SQL = f"INSERT INTO clicks ({_COLS_SQL}) SELECT {_COLS_SQL} FROM clicks_drain ON CONFLICT (id) DO NOTHING"  # noqa: E501, S608 - constants
 _DRAIN_TABLE_SQL = (
+    # made anew by every drain (dropped at commit): a pooled session's copy would outlive a
+    # migration that changes `clicks`
     "CREATE TEMPORARY TABLE IF NOT EXISTS clicks_drain "
-    "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DROP"
 )
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
 
@@ -308,9 +310,12 @@ def _attributing_enrollment(
             )
             clicked = clicks.exists()
             if not clicked and buffer.enabled():
-                # the click may still be in the buffer (a signup seconds after the click)
-                drain_click_buffer(wait=5.0)
-                clicked = clicks.exists()
+                # the click may still be in the buffer (a signup seconds after the click): read
+                # it there, never drain from here (that would write clicks in the caller's
+                # transaction and wait on the scheduled drain)
+                clicked = buffer.has_click(
+                    enrollment_id=str(e.id), since=window_start, until=occurred_at
+                )
             if clicked:
                 return e, Referral.AttributedBy.REF
     return None

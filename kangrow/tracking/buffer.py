@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -32,9 +33,11 @@ from redis.retry import Retry
 log = logging.getLogger(__name__)
 
 STREAM = "kangrow:clicks"
+DEAD_STREAM = "kangrow:clicks:dead"  # entries a drain could not read, kept for a person to see
 DRAIN_LOCK = "kangrow:clicks:drain-lock"
 FIELD = "c"
 VERSION = 1
+COLUMNS = 14  # len(api.CLICK_COLUMNS); a column added to clicks means VERSION 2
 RETRY_SECONDS = 5.0
 
 _clients: dict[tuple[str, float], redis.Redis] = {}
@@ -106,7 +109,47 @@ def decode(raw: bytes | str) -> list[str] | None:
         return None
     if not isinstance(values, list) or not values or values[0] != VERSION:
         return None
-    return values[1:]
+    row = values[1:]
+    if len(row) != COLUMNS or not all(isinstance(v, str) for v in row):
+        return None
+    return row
+
+
+def has_click(*, enrollment_id: str, since: datetime, until: datetime) -> bool:
+    """Whether a buffered (not yet drained) click of the enrollment lies in [since, until].
+
+    Reads the stream from `since` on without the drain lock (entry ids are the milliseconds of
+    the XADD, which follows the click at once). Redis failing counts as no click: while it is
+    down clicks are inserted directly, and a later event with the same ref can still attribute.
+    """
+    start = f"{max(int(since.timestamp() * 1000) - 1000, 0)}-0"
+    try:
+        client = lookup_client()
+        while True:
+            entries = client.xrange(STREAM, min=start, max="+", count=1000)
+            for _, fields in entries:
+                row = decode(fields.get(FIELD.encode(), b""))
+                if row is None or row[1] != enrollment_id:
+                    continue
+                clicked_at = datetime.fromisoformat(row[4])
+                if since <= clicked_at <= until:
+                    return True
+            if len(entries) < 1000:
+                return False
+            start = "(" + entries[-1][0].decode()
+    except (redis.RedisError, OSError, ValueError):
+        log.warning("could not read the click buffer; attributing from the table only")
+        return False
+
+
+def lookup_client() -> redis.Redis:
+    """Attribution's client: a short timeout (a sick Redis must not hold an event batch)."""
+    key = (settings.REDIS_URL, 1.0)
+    found = _clients.get(key)
+    if found is None:
+        with _clients_lock:
+            found = _clients.setdefault(key, _new_client(1.0))
+    return found
 
 
 def append(row: Sequence[Any]) -> bool:
@@ -159,8 +202,10 @@ def drain(
             rows = []
             for entry_id, fields in entries:
                 row = decode(fields.get(FIELD.encode(), b""))
-                if row is None:
-                    log.error("dropping a malformed click buffer entry %r: %r", entry_id, fields)
+                if row is None:  # kept aside, not lost (e.g. another version during a deploy)
+                    log.error("click buffer entry %s is unreadable; moved to %s", entry_id,
+                              DEAD_STREAM)  # fmt: skip
+                    client.xadd(DEAD_STREAM, fields)
                 else:
                     rows.append(row)
             if rows:
@@ -169,7 +214,9 @@ def drain(
             def _delete(ids: list[bytes] = ids) -> None:
                 client.xdel(STREAM, *ids)
 
-            transaction.on_commit(_delete)  # at once, or when the caller's transaction commits
+            # at once, or when the caller's transaction commits; a failed delete only means
+            # the next drain reads those entries again (their ids are skipped by the insert)
+            transaction.on_commit(_delete, robust=True)
             moved += len(entries)
             start = "(" + ids[-1].decode()
             if len(entries) < batch_size or time.monotonic() > deadline:
