@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class LedgerConfig(AppConfig):
     name = "kangrow.ledger"
     label = "ledger"
+
+    def ready(self) -> None:
+        # Register the context's Celery tasks now, before anything finalises the Celery app:
+        # a task module first imported later was missing from the registry in some test orders.
+        from . import tasks  # noqa: F401

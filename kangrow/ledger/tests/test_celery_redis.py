@@ -5,8 +5,6 @@ stored, the task goes to Redis on commit, a worker process applies it and the co
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,48 +16,11 @@ from django.db import connection
 from django.test import Client
 
 from config.celery import app as celery_app
-from conftest import require_service
 from kangrow.ledger.models import Commission, PaymentEvent
 
 from .helpers import build_world, event_body, signed_headers
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url():
-    if os.environ.get("KANGROW_TEST_REDIS_URL"):
-        yield os.environ["KANGROW_TEST_REDIS_URL"]
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require_service("redis")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _database_url() -> str:
@@ -77,7 +38,8 @@ def _drop_broker_pools() -> None:
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_event_is_processed_by_a_real_worker_through_redis(redis_url):
+def test_event_is_processed_by_a_real_worker_through_redis(redis_server_url):
+    redis_url = redis_server_url
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs a database it can share (PostgreSQL)")
     # given an enrolled affiliate (committed) and a worker consuming from Redis

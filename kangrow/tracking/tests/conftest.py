@@ -1,49 +1,4 @@
-import os
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
-
-from conftest import require_service
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def redis_server_url():
-    """A real redis-server for the session (KANGROW_TEST_REDIS_URL reuses a running one)."""
-    if os.environ.get("KANGROW_TEST_REDIS_URL"):
-        yield os.environ["KANGROW_TEST_REDIS_URL"]
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require_service("redis")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
