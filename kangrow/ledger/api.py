@@ -385,15 +385,8 @@ class _Batch:
             (paid_at for invoice_id, paid_at in known.items() if invoice_id != event.invoice_id),
             default=None,
         )
-        if first_paid is not None:
-            if not terms.recurring:
-                return "recurring_limit"
-            start = min(first_paid, event.occurred_at)
-            if (
-                terms.recurring_months is not None
-                and months_between(start, event.occurred_at) >= terms.recurring_months
-            ):
-                return "recurring_limit"
+        if _beyond_recurring_terms(terms, first_paid, event.occurred_at):
+            return "recurring_limit"
         if event.invoice_id in known:
             return "duplicate_invoice"
         commission, entry, message = _new_commission(event, referral, amount, self.now)
@@ -623,6 +616,20 @@ def months_between(start: datetime, end: datetime) -> int:
     return months
 
 
+def _beyond_recurring_terms(terms: Any, first_paid: datetime | None, paid_at: datetime) -> bool:
+    """An invoice after the referral's first paid one earns nothing on a one-time campaign, nor
+    once `recurring_months` whole months have passed since the first payment."""
+    if first_paid is None:
+        return False
+    if not terms.recurring:
+        return True
+    start = min(first_paid, paid_at)
+    return (
+        terms.recurring_months is not None
+        and months_between(start, paid_at) >= terms.recurring_months
+    )
+
+
 def _apply_invoice_paid(event: PaymentEvent) -> str:
     data = event.payload
     referral = _referral_for(event)
@@ -645,15 +652,8 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         .values_list("paid_at", flat=True)
         .first()
     )
-    if first_paid is not None:
-        if not terms.recurring:
-            return "recurring_limit"
-        start = min(first_paid, event.occurred_at)
-        if (
-            terms.recurring_months is not None
-            and months_between(start, event.occurred_at) >= terms.recurring_months
-        ):
-            return "recurring_limit"
+    if _beyond_recurring_terms(terms, first_paid, event.occurred_at):
+        return "recurring_limit"
     commission, entry, message = _new_commission(event, referral, amount, timezone.now())
     try:
         with transaction.atomic():
