@@ -371,14 +371,10 @@ class _Batch:
     def _decide(self, event: PaymentEvent, referral: Any) -> str | None:
         """_apply_invoice_paid without statements: an outcome, or None when a commission is
         planned (written at the next flush)."""
-        data = event.payload
-        if referral.self_referral:
-            return "self_referral"
-        if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
-            return "after_cancellation"
-        amount = int(data["amount"])
-        if amount <= 0:
-            return "zero_amount"
+        refused = _invoice_earns_nothing(event, referral)
+        if refused:
+            return refused
+        amount = int(event.payload["amount"])
         terms = referral.terms
         known = self.invoices.setdefault(referral.id, {})
         first_paid = min(
@@ -616,6 +612,18 @@ def months_between(start: datetime, end: datetime) -> int:
     return months
 
 
+def _invoice_earns_nothing(event: PaymentEvent, referral: Any) -> str | None:
+    """The outcome of a paid invoice that earns nothing whatever came before it, else None: a
+    self-referral, an invoice at or after the cancellation, a $0 (trial) invoice."""
+    if referral.self_referral:
+        return "self_referral"
+    if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
+        return "after_cancellation"
+    if int(event.payload["amount"]) <= 0:
+        return "zero_amount"
+    return None
+
+
 def _beyond_recurring_terms(terms: Any, first_paid: datetime | None, paid_at: datetime) -> bool:
     """An invoice after the referral's first paid one earns nothing on a one-time campaign, nor
     once `recurring_months` whole months have passed since the first payment."""
@@ -637,13 +645,10 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         if _signup_seen(event):
             return "not_referred"
         raise _Wait(f"no referral yet for customer {event.customer_id}", give_up_outcome=GAVE_UP)
-    if referral.self_referral:
-        return "self_referral"
-    if referral.cancelled_at is not None and event.occurred_at >= referral.cancelled_at:
-        return "after_cancellation"
+    refused = _invoice_earns_nothing(event, referral)
+    if refused:
+        return refused
     amount = int(data["amount"])
-    if amount <= 0:
-        return "zero_amount"
     terms = referral.terms
     first_paid = (
         Commission.objects.filter(referral_id=referral.id)
