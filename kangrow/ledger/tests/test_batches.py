@@ -5,7 +5,7 @@ take the same event or pay an invoice twice, and a batch costs a bounded number 
 from __future__ import annotations
 
 import itertools
-import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kangrow.core.money import apply_rate
+from kangrow.core.testing import run_at_once
 from kangrow.ledger import api as ledger_api
 from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
 from kangrow.notifications.models import Notification
@@ -184,21 +185,7 @@ def test_concurrent_drains_take_each_event_once_and_pay_each_invoice_once(monkey
         m.setattr(ledger_api, "_schedule_drain", lambda: None)
         for customer, invoice in invoices + invoices:
             store_invoice(world, customer, invoice)
-    barrier = threading.Barrier(4)
-    claimed: list[int] = []
-
-    def drain() -> None:
-        try:
-            barrier.wait()
-            claimed.append(ledger_api.drain_events(batch_size=7))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=drain) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claimed = run_at_once(*[partial(ledger_api.drain_events, batch_size=7)] * 4)
     assert sum(claimed) == 60  # no event was taken twice
     assert set(
         PaymentEvent.objects.filter(type="invoice.paid").values_list("attempts", "status")
@@ -224,20 +211,7 @@ def test_concurrent_drains_never_decide_one_customer_side_by_side(monkeypatch):
         for customer in customers:
             store_invoice(world, customer, f"in_{customer}_1")
             store_invoice(world, customer, f"in_{customer}_2", at=later(31))
-    barrier = threading.Barrier(4)
-
-    def drain() -> None:
-        try:
-            barrier.wait()
-            ledger_api.drain_events(batch_size=1)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=drain) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_at_once(*[partial(ledger_api.drain_events, batch_size=1)] * 4).errors == []
     # one commission per customer: the first invoice's, never the second's as well
     assert Commission.objects.count() == 24
     assert sorted(Commission.objects.values_list("invoice_id", flat=True)) == sorted(

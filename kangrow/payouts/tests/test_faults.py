@@ -3,11 +3,12 @@ answer, every affiliate is paid exactly once and no commission is lost (totals t
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
 from django.db import connection
 
+from kangrow.core.testing import run_at_once
 from kangrow.payouts import api
 from kangrow.payouts.models import PayoutBatch, PayoutItem
 
@@ -153,22 +154,8 @@ def test_two_runs_at_once_pay_each_affiliate_once(fake, client):
         user = affiliate(w, f"more{n}@example.com")
         earn(w, user, 10000 + n)
         extra.append((user, 10000 + n))
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(api.claim_payout_run(source="command"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 2
+    results = run_at_once(*[partial(api.claim_payout_run, source="command")] * 2)
+    assert results.errors == [] and len(results) == 2
     items = list(PayoutItem.objects.values_list("affiliate_id", "amount"))
     assert len(items) == len({a for a, _ in items}) == 15
     assert sum(a for _, a in items) == sum(EXPECTED.values()) + sum(a for _, a in extra)

@@ -4,7 +4,7 @@ between the eligibility read and the claim."""
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from kangrow.core.testing import run_at_once
 from kangrow.ledger import api as ledger_api
 from kangrow.ledger.models import LedgerEntry
 from kangrow.payouts import api
@@ -153,23 +154,8 @@ def test_two_runs_at_once_over_many_batches_split_affiliates_whole(monkeypatch):
             refund(w, invoice, 300)  # a clawback row of −300 after +300: net unchanged
         expected[user.id] = amount
     monkeypatch.setattr(api, "MAX_BATCH_ITEMS", 7)
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(api.claim_payout_run(source="command"))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = run_at_once(*[partial(api.claim_payout_run, source="command")] * 2)
+    errors = results.errors
     # then the two runs together paid each affiliate once, all of their money, to the cent
     assert errors == [] and len(results) == 2
     items = dict(PayoutItem.objects.values_list("affiliate_id", "amount"))

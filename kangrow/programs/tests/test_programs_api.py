@@ -1,8 +1,9 @@
-import threading
+from functools import partial
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from kangrow.core.testing import run_at_once
 from kangrow.programs import api
 from kangrow.programs.models import App, Campaign, Enrollment
 
@@ -182,26 +183,12 @@ def test_concurrent_joins_of_same_named_affiliates_get_distinct_coupons():
     make_app()
     make_campaign()
     users = [make_affiliate(f"jane{i}@example.com") for i in range(6)]
-    barrier = threading.Barrier(len(users))
-    results, errors = [], []
+    outcomes = run_at_once(
+        *[partial(api.join_campaign, affiliate_id=u.id, campaign_slug="launch") for u in users]
+    )
 
-    def join(user_id):
-        try:
-            barrier.wait()
-            results.append(api.join_campaign(affiliate_id=user_id, campaign_slug="launch"))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=join, args=(u.id,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert errors == []
-    codes = sorted(r.coupon_code for r in results)
+    assert outcomes.errors == []
+    codes = sorted(r.coupon_code for r in outcomes.values)
     assert codes == sorted(["JANE30-INVOICEPRO"] + [f"JANE30-INVOICEPRO-{n}" for n in range(2, 7)])
     assert Enrollment.objects.count() == 6
 

@@ -2,6 +2,7 @@
 rate limits answer 429 in the error format with Retry-After."""
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import time_machine
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from kangrow.accounts import api as accounts_api
 from kangrow.accounts.models import RefreshToken
+from kangrow.core.testing import run_at_once
 from kangrow.web.api.testing import API, PASSWORD, bearer, log_in_api, make_affiliate
 
 
@@ -277,7 +279,6 @@ def test_token_requests_must_be_json(client):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refreshes_of_one_token_let_one_win_and_revoke_the_family():
-    import threading
 
     from django.db import connection
 
@@ -293,23 +294,12 @@ def test_concurrent_refreshes_of_one_token_let_one_win_and_revoke_the_family():
         password=PASSWORD,
         device_info=None,
     )
-    barrier = threading.Barrier(4)
-    won, refused = [], []
-
-    def rotate():
-        try:
-            barrier.wait()
-            won.append(accounts_api.rotate_refresh_token(token=tokens.refresh_token))
-        except accounts_api.ApiTokenError as exc:
-            refused.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=rotate) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_at_once(
+        *[partial(accounts_api.rotate_refresh_token, token=tokens.refresh_token)] * 4
+    )
+    won = outcomes.values
+    refused = [e.code for e in outcomes.errors if isinstance(e, accounts_api.ApiTokenError)]
+    assert len(won) + len(refused) == 4
     # then one rotation won; the others count as reuse and revoke the family, winner included
     assert len(won) == 1
     assert refused == ["token_reused"] * 3

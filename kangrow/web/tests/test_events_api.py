@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
+from functools import partial
 
 import pytest
 from django.db import connection
 from django.test import Client
 
+from kangrow.core.testing import run_at_once
 from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
 from kangrow.ledger.tests.helpers import build_world, event_body, signed_headers
 from kangrow.programs import api as programs_api
@@ -251,22 +252,9 @@ def test_two_concurrent_deliveries_of_one_event_make_one_commission():
     world = build_world()
     body = invoice(world)
     headers = signed_headers(body, msg_id="msg_race")
-    barrier = threading.Barrier(2)
-    results: list[int] = []
-
-    def deliver() -> None:
-        try:
-            barrier.wait()
-            results.append(post(Client(), body, **headers).status_code)
-        finally:
-            connection.close()
-
     # when two deliveries race
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_at_once(*[lambda: post(Client(), body, **headers).status_code] * 2)
+    results = outcomes.values
     # then one is new, one is a repeat, and there is exactly one commission
     assert sorted(results) == [200, 202]
     assert PaymentEvent.objects.count() == 1
@@ -280,22 +268,11 @@ def test_two_events_for_one_invoice_processed_concurrently_make_one_commission()
         pytest.skip("row locks and concurrent inserts need PostgreSQL")
     world = build_world()
     bodies = [invoice(world), invoice(world)]
-    barrier = threading.Barrier(2)
-    results: list[int] = []
 
-    def deliver(n: int) -> None:
-        try:
-            barrier.wait()
-            response = post(Client(), bodies[n], **signed_headers(bodies[n], msg_id=f"m{n}"))
-            results.append(response.status_code)
-        finally:
-            connection.close()
+    def deliver(n: int) -> int:
+        return post(Client(), bodies[n], **signed_headers(bodies[n], msg_id=f"m{n}")).status_code
 
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(partial(deliver, 0), partial(deliver, 1))
     assert results == [202, 202]
     assert sorted(PaymentEvent.objects.values_list("status", flat=True)) == ["processed"] * 2
     assert Commission.objects.count() == 1
