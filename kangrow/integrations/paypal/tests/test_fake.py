@@ -394,8 +394,11 @@ def test_webhooks_are_posted_and_only_genuine_ones_verify():
 
             # when the batch settles
             fake.settle(created.payout_batch_id)
+            # (the listener has a body before the fake has read its answer: wait for both)
             deadline = time.monotonic() + 5
-            while len(listener.received) < 4 and time.monotonic() < deadline:
+            while time.monotonic() < deadline and (
+                len(listener.received) < 4 or any(r.delivered_status is None for r in fake.events)
+            ):
                 time.sleep(0.02)
 
             # then four events arrived, each verifiable, each only as delivered
