@@ -143,17 +143,15 @@ def notify_many(notes: list[NewNotification]) -> int:
         and getattr(users[note.user_id], "email", "")
         and not getattr(users[note.user_id], "deleted_at", None)
     ]
-    choices = (
-        dict(
-            (((user_id, kind), enabled))
+    choices = {}
+    if mailable:
+        choices = {
+            (user_id, kind): enabled
             for user_id, kind, enabled in EmailPreference.objects.filter(
                 user_id__in={note.user_id for note, _, _ in mailable},
                 kind__in={note.kind for note, _, _ in mailable},
             ).values_list("user_id", "kind", "email_enabled")
-        )
-        if mailable
-        else {}
-    )
+        }
     now = timezone.now()
     outbox = []
     for note, row, user in mailable:
