@@ -85,13 +85,18 @@ def _forget_request_client() -> None:
             client.close()
 
 
-def drain_client() -> redis.Redis:
-    key = (settings.REDIS_URL, 10.0)
+def _shared_client(timeout: float) -> redis.Redis:
+    """A pooled client per (REDIS_URL, timeout), made once per process."""
+    key = (settings.REDIS_URL, timeout)
     found = _clients.get(key)
     if found is None:
         with _clients_lock:
-            found = _clients.setdefault(key, _new_client(10.0))
+            found = _clients.setdefault(key, _new_client(timeout))
     return found
+
+
+def drain_client() -> redis.Redis:
+    return _shared_client(10.0)
 
 
 def encode(row: Sequence[Any]) -> str:
@@ -144,12 +149,7 @@ def has_click(*, enrollment_id: str, since: datetime, until: datetime) -> bool:
 
 def lookup_client() -> redis.Redis:
     """Attribution's client: a short timeout (a sick Redis must not hold an event batch)."""
-    key = (settings.REDIS_URL, 1.0)
-    found = _clients.get(key)
-    if found is None:
-        with _clients_lock:
-            found = _clients.setdefault(key, _new_client(1.0))
-    return found
+    return _shared_client(1.0)
 
 
 def append(row: Sequence[Any]) -> bool:

@@ -14,8 +14,9 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from kangrow.core.money import apply_rate
 from kangrow.ledger import api as ledger_api
-from kangrow.ledger.models import PaymentEvent
+from kangrow.ledger.models import Commission, PaymentEvent
 from kangrow.programs import api as programs_api
 from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 
@@ -100,3 +101,23 @@ def statuses() -> list[tuple[str, str, str]]:
 
 def later(days: int = 0, **kw: Any) -> datetime:
     return T0 + timedelta(days=days, **kw)
+
+
+def assert_reconciled(customer: str, amounts: list[int], refunded: list[int], bps: int) -> None:
+    """The ledger property: per referral, the sum of its rows is rate x paid - refunds (each
+    refund capped at its invoice), to the cent, with one commission per non-zero invoice."""
+    expected = sum(
+        apply_rate(a, bps) - apply_rate(min(refunded[n], a), bps)
+        for n, a in enumerate(amounts)
+        if a > 0
+    )
+    referral_id = (
+        Commission.objects.filter(customer_id=customer)
+        .values_list("referral_id", flat=True)
+        .first()
+    )
+    actual = ledger_api.sum_ledger(referral_id=referral_id) if referral_id else 0
+    assert actual == expected
+    assert Commission.objects.filter(customer_id=customer).count() == sum(
+        1 for a in amounts if a > 0
+    )

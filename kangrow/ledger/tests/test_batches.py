@@ -13,7 +13,6 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kangrow.core.money import apply_rate
 from kangrow.core.testing import run_at_once
 from kangrow.ledger import api as ledger_api
 from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
@@ -21,7 +20,7 @@ from kangrow.notifications.models import Notification
 from kangrow.webhooks_out import api as webhooks_out_api
 from kangrow.webhooks_out.models import Delivery, Message
 
-from .helpers import T0, apply, build_world, later
+from .helpers import T0, apply, assert_reconciled, build_world, later
 
 _ids = itertools.count(1)
 
@@ -269,21 +268,7 @@ def test_ledger_reconciles_whatever_the_batches(bps):
         assert not (
             PaymentEvent.objects.filter(customer_id=customer).exclude(status="processed").exists()
         )
-        expected = sum(
-            apply_rate(a, bps) - apply_rate(min(refunded[n], a), bps)
-            for n, a in enumerate(amounts)
-            if a > 0
-        )
-        referral_id = (
-            Commission.objects.filter(customer_id=customer)
-            .values_list("referral_id", flat=True)
-            .first()
-        )
-        actual = ledger_api.sum_ledger(referral_id=referral_id) if referral_id else 0
-        assert actual == expected
-        assert Commission.objects.filter(customer_id=customer).count() == sum(
-            1 for a in amounts if a > 0
-        )
+        assert_reconciled(customer, amounts, refunded, bps)
 
     check()
 
