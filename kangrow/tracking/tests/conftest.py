@@ -1,4 +1,18 @@
 import pytest
+from django.core.cache import cache
+
+from kangrow.programs import api as programs
+from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
+
+
+@pytest.fixture
+def enrollment(db):
+    """Jane's live enrollment in InvoicePro's "launch" campaign (landing URL with a query)."""
+    cache.clear()
+    make_app("invoicepro", landing_url="https://invoicepro.example/start?plan=pro&ref=old")
+    make_campaign("launch")
+    jane = make_affiliate()
+    return programs.join_campaign(affiliate_id=jane.id, campaign_slug="launch")
 
 
 @pytest.fixture

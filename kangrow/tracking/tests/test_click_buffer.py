@@ -12,20 +12,10 @@ from django.test import Client
 from django.utils import timezone
 
 from kangrow.programs import api as programs
-from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 from kangrow.tracking import api, buffer, tasks
 from kangrow.tracking.models import Click, Referral
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
-
-
-@pytest.fixture
-def enrollment(db):
-    cache.clear()
-    make_app("invoicepro", landing_url="https://invoicepro.example/start?plan=pro&ref=old")
-    make_campaign("launch")
-    jane = make_affiliate()
-    return programs.join_campaign(affiliate_id=jane.id, campaign_slug="launch")
 
 
 def follow(enrollment, **query):

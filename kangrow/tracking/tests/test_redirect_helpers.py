@@ -12,17 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kangrow.programs import api as programs
-from kangrow.programs.tests.factories import make_affiliate, make_app, make_campaign
 from kangrow.tracking import api
-
-
-@pytest.fixture
-def enrollment(db):
-    cache.clear()
-    make_app("invoicepro", landing_url="https://invoicepro.example/start?plan=pro&ref=old")
-    make_campaign("launch")
-    jane = make_affiliate()
-    return programs.join_campaign(affiliate_id=jane.id, campaign_slug="launch")
 
 
 def test_a_link_is_remembered_in_process_for_a_short_time(enrollment, monkeypatch):
