@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 from django.db import connection
+from django.db.models import Model
 
 T = TypeVar("T")
 
@@ -21,3 +22,20 @@ def param_chunks(values: Sequence[T], *, params_each: int = 1, spare: int = 0) -
     size = max((limit - spare) // max(params_each, 1), 1)
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
+
+
+def insert_rows(model: type[Model], objs: Sequence[Model]) -> None:
+    """Insert new model instances at once: PostgreSQL's COPY (one stream, no statement to build
+    or parse: Django's bulk_create spent 1.5 s compiling a 15,000-row INSERT), elsewhere
+    bulk_create. Values go through each field's pre_save and get_db_prep_save, as bulk_create
+    does; no signals, no primary keys read back (every model here has a UUIDv7 default)."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
+    fields = model._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for obj in objs:
+            copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])

@@ -28,7 +28,7 @@ from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kangrow.core.db import param_chunks
+from kangrow.core.db import insert_rows, param_chunks
 from kangrow.core.money import Money, apply_rate
 from kangrow.notifications import api as notifications_api
 from kangrow.programs import api as programs_api
@@ -1344,7 +1344,8 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
         filled = [c for c in claims if c.payout_item_id in claimed]
         if any(claimed[c.payout_item_id][0] < minimum for c in filled):  # never: HAVING
             raise RuntimeError("a payout claim below the minimum")
-        LedgerEntry.objects.bulk_create(
+        insert_rows(
+            LedgerEntry,
             [
                 LedgerEntry(
                     affiliate_id=c.affiliate_id,
@@ -1356,7 +1357,7 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
                     note=f"payout of {claimed[c.payout_item_id][1]} ledger row(s) sent to PayPal",
                 )
                 for c in filled
-            ]
+            ],
         )
     return {c.payout_item_id: claimed[c.payout_item_id][0] for c in filled}
 

@@ -20,6 +20,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,13 +31,13 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from kangrow.core.db import param_chunks
+from kangrow.core.db import insert_rows, param_chunks
 from kangrow.core.money import Money
 from kangrow.core.text import reject_nul
 from kangrow.integrations import paypal
@@ -58,6 +59,7 @@ CONFIRM_VALIDITY = timedelta(days=7)
 PAYPAL_RECEIVER_MAX = 127  # payout_item.receiver.maxLength in PayPal's contract
 CHANGES_PER_HOUR = 5
 MAX_BATCH_ITEMS = 15_000  # PayPal's create_payout_request.items.maxItems
+MIN_PARALLEL_BATCH = 1_000  # below that, one batch claims faster than two side by side
 UNCLAIMED_DAYS = 30  # PayPal returns unclaimed payouts after 30 days; we cancel them then
 EMAIL_SUBJECT = "You have a payout from KanGrow"
 EMAIL_MESSAGE = "Your KanGrow affiliate commissions have been paid to your PayPal account."
@@ -561,7 +563,8 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
         if not claimed:  # below the minimum now, or another run holds the rows
             return None
         batch = PayoutBatch.objects.create(run=run)
-        PayoutItem.objects.bulk_create(
+        insert_rows(
+            PayoutItem,
             [
                 PayoutItem(
                     id=claim.payout_item_id,
@@ -573,7 +576,7 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
                 )
                 for claim in claims
                 if claim.payout_item_id in claimed
-            ]
+            ],
         )
         paid = {claim.affiliate_id for claim in claims if claim.payout_item_id in claimed}
         requested = [
@@ -585,6 +588,55 @@ def _claim_batch(run: PayoutRun, lines: list[PreviewLine], minimum: int) -> UUID
             # left unpaid (below the minimum after a clawback) stays visible
             PayPalAccount.objects.filter(pk__in=requested).update(withdrawal_requested_at=None)
         return batch.id
+
+
+def _batches(lines: list[PreviewLine], workers: int) -> list[list[PreviewLine]]:
+    """The run's lines in balanced batches of at most MAX_BATCH_ITEMS. With several claim
+    workers a big run is cut into at least that many batches (of MIN_PARALLEL_BATCH lines or
+    more), so they are claimed side by side; PayPal takes any number of batches."""
+    count = max(-(-len(lines) // MAX_BATCH_ITEMS), min(workers, len(lines) // MIN_PARALLEL_BATCH))
+    size = -(-len(lines) // max(count, 1))
+    return [lines[i : i + size] for i in range(0, len(lines), size)]
+
+
+def _claim_batch_on_own_connection(
+    run: PayoutRun, lines: list[PreviewLine], minimum: int
+) -> UUID | None:
+    try:
+        return _claim_batch(run, lines, minimum)
+    finally:
+        connection.close()  # this worker thread's connection, not the caller's
+
+
+def _claim_all(
+    run: PayoutRun,
+    chunks: list[list[PreviewLine]],
+    minimum: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[UUID | None]:
+    """Each batch in its own transaction; on PostgreSQL, outside a caller's transaction, up to
+    KANGROW_PAYOUT_CLAIM_WORKERS at once on their own connections. The batches' affiliates are
+    disjoint and each batch locks its PayPal accounts in user id order, so two claims never wait
+    on each other in a cycle (an affiliate paid in two currencies may sit in two batches: the
+    second waits for the first to commit)."""
+    workers = min(_claim_workers(), len(chunks))
+    results: list[UUID | None] = []
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        for done, chunk in enumerate(chunks, start=1):
+            results.append(_claim_batch(run, chunk, minimum))
+            if progress:
+                progress(done, len(chunks))
+        return results
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="payout-claim") as pool:
+        futures = [pool.submit(_claim_batch_on_own_connection, run, c, minimum) for c in chunks]
+        for done, _ in enumerate(as_completed(futures), start=1):
+            if progress:
+                progress(done, len(chunks))
+        return [future.result() for future in futures]  # the first error, if any, raised here
+
+
+def _claim_workers() -> int:
+    return max(int(getattr(settings, "KANGROW_PAYOUT_CLAIM_WORKERS", 1)), 1)
 
 
 def claim_payout_run(
@@ -601,17 +653,17 @@ def claim_payout_run(
     if not lines:
         return None, []
     run = PayoutRun.objects.create(source=source, started_by_id=started_by_id, minimum=minimum)
-    batch_ids = []
-    chunks = [lines[i : i + MAX_BATCH_ITEMS] for i in range(0, len(lines), MAX_BATCH_ITEMS)]
-    for done, chunk in enumerate(chunks, start=1):
-        batch_id = _claim_batch(run, chunk, minimum)
-        if batch_id is not None:
-            batch_ids.append(batch_id)
-        if progress:
-            progress(done, len(chunks))
-    items = PayoutItem.objects.filter(batch__run=run)
-    totals = _totals(list(items.values_list("currency", "amount")))
-    PayoutRun.objects.filter(pk=run.pk).update(item_count=items.count(), totals=totals)
+    results = _claim_all(run, _batches(lines, _claim_workers()), minimum, progress)
+    batch_ids = [batch_id for batch_id in results if batch_id is not None]
+    sums = list(
+        PayoutItem.objects.filter(batch__run=run)
+        .values("currency")
+        .annotate(total=Sum("amount"), n=Count("id"))
+        .order_by("currency")
+    )
+    totals = {row["currency"]: row["total"] for row in sums}
+    count = sum(row["n"] for row in sums)
+    PayoutRun.objects.filter(pk=run.pk).update(item_count=count, totals=totals)
     return run.id, batch_ids
 
 

@@ -4,6 +4,7 @@ between the eligibility read and the claim."""
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 import pytest
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
+from kangrow.core.db import insert_rows
 from kangrow.core.testing import run_at_once
 from kangrow.ledger import api as ledger_api
 from kangrow.ledger.models import LedgerEntry
@@ -171,3 +173,88 @@ def test_two_runs_at_once_over_many_batches_split_affiliates_whole(monkeypatch):
 
 def _batch_sizes():
     return [b.items.count() for b in PayoutBatch.objects.all()]
+
+
+@pytest.mark.django_db
+def test_rows_written_with_copy_read_back_as_bulk_create_would_write_them():
+    # given new items, one with text that COPY's text format must escape
+    w = world()
+    user = affiliate(w, "copy@example.com")
+    batch = PayoutBatch.objects.create(
+        run=PayoutRun.objects.create(source="command", minimum=api._minimum())
+    )
+    items = [
+        PayoutItem(
+            batch=batch,
+            affiliate_id=user.id,
+            amount=10_000 + i,
+            currency="USD",
+            receiver=f"r{i}@example.com",
+            error_message="tab\there, new\nline, back\\slash, \\N, quote'\"" if i == 1 else "",
+        )
+        for i in range(3)
+    ]
+    # when they are inserted at once
+    insert_rows(PayoutItem, items)
+    # then each reads back with its values, its field defaults and its timestamps
+    stored = {i.id: i for i in PayoutItem.objects.filter(batch=batch)}
+    assert set(stored) == {i.id for i in items}
+    for item in items:
+        got = stored[item.id]
+        assert (got.amount, got.receiver, got.error_message, got.sender_item_id) == (
+            item.amount,
+            item.receiver,
+            item.error_message,
+            item.sender_item_id,
+        )
+        assert (got.state, got.payout_item_id, got.settled_at) == ("in_flight", None, None)
+        assert got.created_at == item.created_at is not None
+
+
+@pytest.mark.parametrize(
+    ("lines", "workers", "sizes"),
+    [
+        (15_380, 2, [7_690, 7_690]),  # balanced, not 15,000 + 380
+        (15_380, 1, [7_690, 7_690]),
+        (15_000, 2, [7_500, 7_500]),  # cut in two to be claimed side by side
+        (15_000, 1, [15_000]),
+        (40_001, 2, [13_334, 13_334, 13_333]),
+        (1_999, 2, [1_999]),  # too small to be worth two batches
+        (2_000, 2, [1_000, 1_000]),
+        (1, 4, [1]),
+    ],
+)
+def test_a_run_is_cut_into_balanced_batches_of_at_most_paypals_limit(lines, workers, sizes):
+    batches = api._batches(list(range(lines)), workers)
+    assert [len(b) for b in batches] == sizes
+    assert [n for batch in batches for n in batch] == list(range(lines))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="claim workers need PostgreSQL")
+def test_batches_are_claimed_side_by_side_each_on_its_own_connection(monkeypatch, settings):
+    # given 12 affiliates, two claim workers and batches worth claiming in parallel from 3 lines
+    w = world()
+    expected = {user.id: amount for user, amount in _people(w, 12, rows=3)}
+    settings.KANGROW_PAYOUT_CLAIM_WORKERS = 2
+    monkeypatch.setattr(api, "MIN_PARALLEL_BATCH", 3)
+    seen = []
+    claim_batch = api._claim_batch
+
+    def recording(run, lines, minimum):
+        batch_id = claim_batch(run, lines, minimum)
+        seen.append((threading.current_thread().name, connection.connection.info.backend_pid))
+        return batch_id
+
+    monkeypatch.setattr(api, "_claim_batch", recording)
+    # when a run claims them
+    run_id, batch_ids = api.claim_payout_run(source="command")
+    # then two worker threads claimed a batch each on connections of their own, and everyone
+    # was paid once, all of their money
+    assert len(batch_ids) == 2 and len(seen) == 2
+    assert all(name.startswith("payout-claim") for name, _ in seen)
+    assert len({pid for _, pid in seen}) == 2
+    assert dict(PayoutItem.objects.values_list("affiliate_id", "amount")) == expected
+    run = PayoutRun.objects.get(pk=run_id)
+    assert run.item_count == 12 and run.totals == {"USD": sum(expected.values())}
+    _assert_items_are_their_claimed_rows()
