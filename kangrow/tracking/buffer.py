@@ -155,8 +155,9 @@ def has_click(*, enrollment_id: str, since: datetime, until: datetime) -> bool:
     """Whether a buffered (not yet drained) click of the enrollment lies in [since, until].
 
     Reads the stream from `since` on without the drain lock (entry ids are the milliseconds of
-    the XADD, which follows the click at once). Redis failing counts as no click: while it is
-    down clicks are inserted directly, and a later event with the same ref can still attribute.
+    the XADD, which follows the click within KANGROW_CLICK_BATCH_MS; a click still queued in a
+    web process is not seen yet). Redis failing counts as no click: while it is down clicks are
+    inserted directly, and a later event with the same ref can still attribute.
     """
     start = f"{max(int(since.timestamp() * 1000) - 1000, 0)}-0"
     try:
