@@ -186,6 +186,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # default); Redis answering slower than the timeout (seconds) makes the request insert it.
 KANGROW_CLICK_BUFFER = env.bool("KANGROW_CLICK_BUFFER", default=bool(REDIS_URL))
 KANGROW_CLICK_BUFFER_TIMEOUT = env.float("KANGROW_CLICK_BUFFER_TIMEOUT", default=0.2)
+# Batching (buffer on): the request only queues its click in process; one thread per process
+# sends the queue to Redis in one pipelined round trip, at most this many milliseconds after
+# the first click queued (sooner at 500). A killed process (SIGKILL, OOM) loses at most that
+# interval's clicks; a graceful stop (SIGTERM, --max-requests restart) sends them first. If
+# Redis fails the thread inserts the batch itself. 0: one XADD on the request thread instead.
+KANGROW_CLICK_BATCH_MS = env.int("KANGROW_CLICK_BATCH_MS", default=20)
 KANGROW_CLICK_DRAIN_SECONDS = env.float("KANGROW_CLICK_DRAIN_SECONDS", default=1.0)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

@@ -9,6 +9,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 APP_CACHE_SECONDS = 0  # tests recreate apps with the same slug
 KANGROW_CLICK_BUFFER = False  # clicks inline unless a test turns the Redis buffer on
+KANGROW_CLICK_BATCH_MS = 0  # and then one XADD per click, unless a test turns batching on
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

@@ -1,7 +1,9 @@
 """The tracking context's public API: tracking-link clicks and referral attribution.
 
-`record_click` is the hot path of /r/<token>: a link lookup from memory, then one XADD to the
-Redis click buffer (REDIS_URL set) or one INSERT (embedded default, or Redis failing).
+`record_click` is the hot path of /r/<token>: a link lookup from memory, then the click goes
+to this process's queue for the Redis click buffer (REDIS_URL set; a sender thread XADDs the
+queue in batches, KANGROW_CLICK_BATCH_MS), one XADD (batching off, or the queue full) or one
+INSERT (embedded default, or Redis failing).
 `drain_click_buffer` moves buffered clicks into the table (beat: `tracking.drain_clicks`).
 `attribute_customer` decides, once and for life, which enrollment a customer belongs to.
 """
@@ -197,9 +199,10 @@ def record_click(
 ) -> str:
     """Record a click of a live tracking link and return where to send the visitor.
 
-    With the click buffer on (REDIS_URL set) the click goes to Redis and reaches the `clicks`
-    table with the next drain (about a second); when Redis fails, and without Redis, it is
-    inserted here. Either way its id is made now, so it is written exactly once.
+    With the click buffer on (REDIS_URL set) the click goes to Redis, through this process's
+    queue when batching (within KANGROW_CLICK_BATCH_MS), and reaches the `clicks` table with
+    the next drain (about a second); when Redis fails, and without Redis, it is inserted here
+    (or by the queue's sender). Either way its id is made now, so it is written exactly once.
 
     Unknown, inactive or left links record nothing and send the visitor to the app's site when
     known, else to KanGrow's home page."""
@@ -223,7 +226,7 @@ def record_click(
         landing[:2000],
         *utm_values,
     )
-    if not (buffer.enabled() and buffer.append(row)):
+    if not (buffer.enabled() and (buffer.queue(row, _write_queued) or buffer.append(row))):
         _insert_click(row)
     return landing
 
@@ -262,21 +265,30 @@ def _write_clicks(rows: list[list[str]]) -> None:
         Click.objects.bulk_create(objs, batch_size=500, ignore_conflicts=True)
 
 
+def _write_queued(rows: list[list[str]]) -> None:
+    """The sender thread's fallback when Redis fails: the same insert as the drain's (looked
+    up at each call)."""
+    _write_clicks(rows)
+
+
 def drain_click_buffer(
     *, batch_size: int = 5000, max_seconds: float = 20.0, wait: float = 0.0
 ) -> int:
     """Move buffered clicks into the `clicks` table, oldest first, in committed batches; each
     batch leaves Redis only after it is committed, and a click already in the table is skipped,
     so a repeated or interrupted drain never loses or duplicates one. One drain runs at a time:
-    `wait` seconds for a running one, else return 0 at once. Returns the entries moved (0 when
-    the buffer is off)."""
+    `wait` seconds for a running one, else return 0 at once. This process's queued clicks are
+    sent first (a demo, a test, the profile; a worker has none). Returns the entries moved (0
+    when the buffer is off)."""
     if not buffer.enabled():
         return 0
+    buffer.flush()
     return buffer.drain(_write_clicks, batch_size=batch_size, max_seconds=max_seconds, wait=wait)
 
 
 def pending_clicks() -> int:
-    """Clicks recorded but not yet in the table (0 when the buffer is off)."""
+    """Clicks recorded but not yet in the table: in Redis or queued in this process (0 when
+    the buffer is off)."""
     return buffer.pending() if buffer.enabled() else 0
 
 

@@ -1,9 +1,19 @@
-"""Clicks through the Redis buffer (REDIS_URL set): the request only appends, the drain task
-writes them once, and Redis failing falls back to a direct insert."""
+"""Clicks through the Redis buffer (REDIS_URL set): the request only appends (one XADD, or a
+queue that a thread per process sends in batches), the drain task writes them once, and Redis
+failing falls back to a direct insert."""
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 import redis
 from django.core.cache import cache
@@ -11,6 +21,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from kangrow.core.testing import run_at_once
 from kangrow.programs import api as programs
 from kangrow.tracking import api, buffer, tasks
 from kangrow.tracking.models import Click, Referral
@@ -296,3 +307,387 @@ def test_the_direct_insert_relaxes_only_its_own_commit(enrollment):
         assert cursor.fetchone()[0] == "on"
         cursor.execute("RESET synchronous_commit")
     assert Click.objects.count() == 1
+
+
+# --- batching: the request queues, one thread per process sends ------------------------------
+
+
+def eventually(check, *, timeout: float = 15.0, what: str = "the condition"):
+    """Poll `check()` until it is truthy, for at most `timeout` seconds (never a fixed sleep,
+    never a duration asserted)."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not true after {timeout:.0f} s")
+        time.sleep(0.02)
+    return value
+
+
+@pytest.fixture
+def click_batch(click_buffer, settings):
+    """Batching on, with an interval no test waits out: queued clicks leave on flush(), at
+    BATCH_ROWS, or when the sender stops. The sender is stopped after the test."""
+    buffer.stop()
+    settings.KANGROW_CLICK_BATCH_MS = 60_000
+    yield click_buffer
+    assert buffer.stop()
+    buffer._down_until = 0.0
+
+
+def stream_ids(client) -> list[str]:
+    return [buffer.decode(f[buffer.FIELD.encode()])[0] for _, f in client.xrange(buffer.STREAM)]
+
+
+def table_ids() -> list[str]:
+    return [str(i) for i in Click.objects.values_list("id", flat=True)]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_batched_click_is_queued_sent_by_the_flush_and_drained_once(
+    click_batch, enrollment, monkeypatch
+):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the request talked to Redis")
+
+    monkeypatch.setattr(buffer, "request_client", no_network)
+    # when a visitor follows a live link with batching on
+    response = follow(enrollment, utm_source="newsletter")
+    # then the request only queued the click: nothing in Redis, nothing in the table
+    assert response.status_code == 302
+    assert click_batch.xlen(buffer.STREAM) == 0
+    assert buffer.queued() == 1
+    assert api.pending_clicks() == 1
+    assert Click.objects.count() == 0
+    # when the queue is flushed, the click is one entry of the stream, which attribution reads
+    assert buffer.flush()
+    assert buffer.queued() == 0
+    [sent] = stream_ids(click_batch)
+    assert buffer.has_click(
+        enrollment_id=str(enrollment.id),
+        since=timezone.now() - timedelta(minutes=1),
+        until=timezone.now(),
+    )
+    # and the drain writes it once, whole
+    assert api.drain_click_buffer() == 1
+    assert api.drain_click_buffer() == 0
+    click = Click.objects.get()
+    assert str(click.id) == sent
+    assert (click.enrollment_id, click.utm_source, click.user_agent) == (
+        enrollment.id,
+        "newsletter",
+        "Mozilla/5.0 test",
+    )
+    assert click.landing_url == response["Location"]
+    assert click.ip_hash == api.hash_ip("198.51.100.7")
+    assert api.pending_clicks() == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_drain_sends_this_process_queue_first(click_batch, enrollment):
+    follow(enrollment)
+    follow(enrollment)
+    assert api.drain_click_buffer() == 2
+    assert Click.objects.count() == 2
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_with_a_short_interval_clicks_reach_redis_without_a_flush(
+    click_batch, enrollment, settings
+):
+    settings.KANGROW_CLICK_BATCH_MS = 20
+    follow(enrollment)
+    eventually(lambda: click_batch.xlen(buffer.STREAM) == 1, what="the click in the stream")
+    follow(enrollment)  # the sender waits for the next one
+    eventually(lambda: click_batch.xlen(buffer.STREAM) == 2, what="both clicks in the stream")
+    assert buffer.queued() == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_clicks_from_many_threads_arrive_exactly_once(click_batch, enrollment, monkeypatch):
+    # small batches, so the sender sends while the threads still queue
+    monkeypatch.setattr(buffer, "BATCH_ROWS", 50)
+    monkeypatch.setattr(buffer, "PIPELINE_ROWS", 64)
+    programs.resolve_link(token=enrollment.token)  # the link in memory: no query per thread
+
+    def visitor(k: int):
+        return lambda: [api.record_click(token=enrollment.token, ip=f"198.51.100.{k}")
+                        for _ in range(250)]  # fmt: skip
+
+    outcomes = run_at_once(*(visitor(k) for k in range(8)))
+    assert outcomes.errors == []
+    assert buffer.flush()
+    ids = stream_ids(click_batch)
+    assert len(ids) == len(set(ids)) == 2000
+    assert api.drain_click_buffer() == 2000
+    assert sorted(table_ids()) == sorted(ids)
+    assert api.pending_clicks() == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_full_queue_makes_the_request_send_its_click_itself(click_batch, enrollment, monkeypatch):
+    monkeypatch.setattr(buffer, "MAX_QUEUED", 2)
+    for _ in range(3):
+        assert follow(enrollment).status_code == 302
+    # two clicks queued, the third XADDed by its request
+    assert buffer.queued() == 2
+    assert click_batch.xlen(buffer.STREAM) == 1
+    assert buffer.flush()
+    assert api.drain_click_buffer() == 3
+    assert len(set(table_ids())) == 3
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_process_with_the_parents_sender_starts_its_own(click_batch, enrollment):
+    # given a sender running in this process
+    follow(enrollment)
+    first = buffer._sender
+    assert first is not None and first.thread.is_alive()
+    # when the process finds it was made by another pid (inherited by a fork)
+    first.pid = -1
+    follow(enrollment)
+    # then the click went to a new sender with a thread of its own
+    second = buffer._sender
+    assert second is not first and second.pid == os.getpid()
+    assert second.thread.is_alive() and second.thread is not first.thread
+    # (here the old thread still ran, so it sent its queue and ended; after a real fork it is
+    # not there, and its queue was the parent's to send)
+    first.thread.join(timeout=15)
+    assert not first.thread.is_alive()
+    assert buffer.flush()
+    assert api.drain_click_buffer() == 2
+    assert Click.objects.count() == 2
+
+
+# --- batching with Redis failing ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_the_sender_writes_the_batch_into_the_table(enrollment, redis_down, settings):
+    settings.KANGROW_CLICK_BATCH_MS = 60_000
+    try:
+        for _ in range(5):
+            assert follow(enrollment).status_code == 302
+        assert Click.objects.count() == 0  # queued: the requests wrote nothing
+        assert buffer.flush()
+        ids = table_ids()
+        assert len(ids) == len(set(ids)) == 5
+        # the next batch goes straight to the table too (Redis rests for RETRY_SECONDS)
+        follow(enrollment)
+        assert buffer.flush()
+        assert Click.objects.count() == 6
+    finally:
+        assert buffer.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_half_reached_redis_is_written_once(click_batch, enrollment, monkeypatch):
+    real_execute = redis.client.Pipeline.execute
+
+    def execute_then_time_out(self, *args, **kwargs):
+        real_execute(self, *args, **kwargs)
+        raise redis.TimeoutError("the answer never came")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute_then_time_out)
+    for _ in range(3):
+        follow(enrollment)
+    assert buffer.flush()
+    # the clicks are both in the stream and (the fallback) in the table
+    assert click_batch.xlen(buffer.STREAM) == 3
+    assert sorted(table_ids()) == sorted(stream_ids(click_batch))
+    monkeypatch.setattr(redis.client.Pipeline, "execute", real_execute)
+    # and the drain skips the ids the table has
+    assert api.drain_click_buffer() == 3
+    assert Click.objects.count() == 3
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_redis_and_the_database_failing_the_batch_is_retried_until_written(
+    click_batch, enrollment, monkeypatch, caplog
+):
+    def redis_refuses(self, *args, **kwargs):
+        raise redis.ConnectionError("Redis went away")
+
+    real_write = api._write_clicks
+    attempts = []
+
+    def database_fails_twice(rows):
+        attempts.append(len(rows))
+        if len(attempts) <= 2:
+            raise RuntimeError(f"database went away with {rows[0]}")  # quotes a click
+        real_write(rows)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", redis_refuses)
+    monkeypatch.setattr(api, "_write_clicks", database_fails_twice)
+    for _ in range(4):
+        follow(enrollment)
+    # the flush hears of the first failure; the sender keeps the batch and tries again
+    assert not buffer.flush()
+    eventually(lambda: Click.objects.count() == 4, what="the batch in the table")
+    assert attempts == [4, 4, 4]
+    assert len(set(table_ids())) == 4
+    # the failures were logged without the click: no token, IP, user agent, referrer or ids
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "could not write 4 clicks to the database (RuntimeError)" in logged
+    for secret in (
+        enrollment.token,
+        "198.51.100.7",
+        api.hash_ip("198.51.100.7"),
+        "Mozilla",
+        "blog.example",
+        *table_ids(),
+    ):
+        assert secret not in logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_and_the_queue_full_the_request_inserts_its_click(
+    enrollment, redis_down, settings, monkeypatch
+):
+    settings.KANGROW_CLICK_BATCH_MS = 60_000
+    monkeypatch.setattr(buffer, "MAX_QUEUED", 0)
+    try:
+        follow(enrollment)
+        assert Click.objects.count() == 1  # inserted by the request, as with batching off
+        assert buffer.queued() == 0
+    finally:
+        assert buffer.stop()
+
+
+# --- batching in real processes: a fork, gunicorn's restart and stop ----------------------------
+
+ROOT = Path(__file__).resolve().parents[3]
+BATCH_APP = """
+import os
+
+import django
+
+django.setup()
+
+from uuid import uuid4
+
+from kangrow.programs import api as programs
+from kangrow.tracking import api
+
+TARGET = programs.LinkTarget(
+    enrollment_id=uuid4(), campaign_id=uuid4(), app_id=uuid4(), live=True,
+    landing_url="https://app.example/start", site_url="https://app.example/",
+)
+programs.resolve_link = lambda *, token: TARGET  # no database: the clicks stay in Redis
+
+
+def application(environ, start_response):
+    landing = api.record_click(token="batchTest0000001", ip="198.51.100.7")
+    start_response("302 Found", [("Location", landing), ("X-Worker", str(os.getpid()))])
+    return [b""]
+"""
+
+FORK_SCRIPT = """
+import os
+import sys
+
+import batch_app
+from kangrow.tracking import api
+
+api.record_click(token="batchTest0000001", ip="198.51.100.7")  # queued by the parent's sender
+child = os.fork()
+if child == 0:
+    api.record_click(token="batchTest0000001", ip="198.51.100.8")  # the child's own sender
+    sys.exit(0)  # a normal exit: atexit sends it
+_, status = os.waitpid(child, 0)
+sys.exit(os.waitstatus_to_exitcode(status))  # and the parent's at its exit
+"""
+
+
+@pytest.fixture
+def batch_process(click_buffer, redis_server_url, tmp_path):
+    """The environment of a Python process with batching on and a 60 s interval (clicks leave
+    the queue only at its exit), its link faked (no database): `batch_app` in its path."""
+    (tmp_path / "batch_settings.py").write_text(
+        "from config.settings.test import *  # noqa\n"
+        f"REDIS_URL = {redis_server_url!r}\n"
+        "KANGROW_CLICK_BUFFER = True\n"
+        "KANGROW_CLICK_BATCH_MS = 60_000\n"
+    )
+    (tmp_path / "batch_app.py").write_text(textwrap.dedent(BATCH_APP))
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "batch_settings",
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+    }
+
+
+@pytest.mark.redis
+def test_a_forked_process_sends_its_own_clicks_and_not_its_parents(
+    batch_process, click_buffer, tmp_path
+):
+    (tmp_path / "fork_script.py").write_text(textwrap.dedent(FORK_SCRIPT))
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "fork_script.py")],
+        cwd=ROOT, env=batch_process, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # each click once: the child sent its own (a sender started after the fork), not the one
+    # it inherited in the parent's queue, which the parent sent
+    entries = [
+        buffer.decode(f[buffer.FIELD.encode()]) for _, f in click_buffer.xrange(buffer.STREAM)
+    ]
+    assert len({row[0] for row in entries}) == len(entries) == 2
+    assert {row[5] for row in entries} == {api.hash_ip("198.51.100.7"), api.hash_ip("198.51.100.8")}
+
+
+@pytest.mark.redis
+def test_a_gunicorn_worker_sends_its_queue_when_it_restarts_or_stops(
+    batch_process, click_buffer, tmp_path
+):
+    """The restart after --max-requests and SIGTERM both send the worker's queue (atexit runs
+    in gthread workers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "batch_app:application", "--bind",
+         f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "1", "--threads", "2",
+         "--max-requests", "3", "--no-control-socket", "--graceful-timeout", "15"],
+        cwd=ROOT, env=batch_process, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def click() -> str:  # never retried: a retry could record a click twice
+        response = httpx.get(f"http://127.0.0.1:{port}/r/batchTest0000001", timeout=30)
+        assert response.status_code == 302
+        return response.headers["X-Worker"]
+
+    try:
+        eventually(listening, what="gunicorn listening")
+        workers = [click(), click()]
+        assert workers[0] == workers[1]
+        assert click_buffer.xlen(buffer.STREAM) == 0  # queued in the worker
+        workers.append(click())  # the third request: the worker restarts after it
+        eventually(lambda: click_buffer.xlen(buffer.STREAM) == 3, what="the restart's flush")
+        workers += [click(), click()]
+        assert workers[3] == workers[4] != workers[0]
+        assert click_buffer.xlen(buffer.STREAM) == 3
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+        log.close()
+    assert click_buffer.xlen(buffer.STREAM) == 5, (tmp_path / "gunicorn.log").read_text()
+    assert len(set(stream_ids(click_buffer))) == 5
