@@ -621,15 +621,6 @@ def _invoices(
         available = paid + timedelta(days=camp["hold_days"])
         status = "pending" if available > now else "paid" if available < paid_cutoff else "payable"
         cid = uuid7_at(_ms(paid), rng)
-        cp_com.write_row(com_t.row({
-            "id": cid, "created_at": paid, "updated_at": available if status != "pending" else paid,
-            "app_id": app["id"], "invoice_id": invoice, "referral_id": rid,
-            "enrollment_id": e.id, "affiliate_id": aff_ids[e.affiliate],
-            "campaign_id": camp["id"], "customer_id": customer, "subscription_id": f"sub_{rn}",
-            "payment_ref": "", "currency": "USD", "invoice_amount": plan, "rate_bps": bps,
-            "amount": amount, "paid_at": paid, "available_at": available, "status": status,
-            "matured_at": available if status != "pending" else None, "event_id": event["id"],
-        }))  # fmt: skip
         roll = rng.random()
         refund_at, kind = None, ""
         if roll < 0.01:  # refunded in the hold period: reversed while pending
@@ -638,6 +629,16 @@ def _invoices(
             refund_at, kind = available + timedelta(days=10), "clawback"
         if refund_at is not None and refund_at >= now:
             refund_at = None
+        cp_com.write_row(com_t.row({
+            "id": cid, "created_at": paid, "updated_at": available if status != "pending" else paid,
+            "app_id": app["id"], "invoice_id": invoice, "referral_id": rid,
+            "enrollment_id": e.id, "affiliate_id": aff_ids[e.affiliate],
+            "campaign_id": camp["id"], "customer_id": customer, "subscription_id": f"sub_{rn}",
+            "payment_ref": "", "currency": "USD", "invoice_amount": plan, "rate_bps": bps,
+            "amount": amount, "reversed_amount": amount if refund_at is not None else 0,
+            "paid_at": paid, "available_at": available, "status": status,
+            "matured_at": available if status != "pending" else None, "event_id": event["id"],
+        }))  # fmt: skip
         # A paid commission's row was claimed by that month's payout item (a fully reversed one
         # nets zero and was left alone; a later clawback waits for the next payout).
         item_id = None

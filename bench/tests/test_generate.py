@@ -88,6 +88,9 @@ def test_ledger_rows_add_up_to_the_balances(generated):
     commission_rows = [r for r in rows if r.kind == "commission"]
     assert len(commission_rows) == len(commissions)
     assert all(r.amount == commissions[r.commission_id].amount for r in commission_rows)
+    # each commission's reversed_amount is what its refund rows took back
+    assert ledger_api.reconcile_commission_nets() == []
+    assert any(c.reversed_amount for c in commissions.values())
     # expected buckets, computed from the commissions and the payouts context's items
     pending, claimed, free_due = defaultdict(int), defaultdict(int), defaultdict(int)
     for r in rows:

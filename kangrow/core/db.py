@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from django.db import connection
+from django.db import connection, migrations
 from django.db.models import Model
 
 T = TypeVar("T")
@@ -39,3 +39,32 @@ def insert_rows(model: type[Model], objs: Sequence[Model]) -> None:
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         for obj in objs:
             copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+
+
+class AddIndexConcurrently(migrations.AddIndex):
+    """AddIndex that builds the index without blocking writes on PostgreSQL (for big tables
+    written on every click and event; the migration must be non-atomic); a plain AddIndex
+    elsewhere. Django's own (django.contrib.postgres) refuses other databases."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.add_index(model, self.index, concurrently=True)
+        else:
+            schema_editor.add_index(model, self.index)
+
+
+class RemoveIndexConcurrently(migrations.RemoveIndex):
+    """RemoveIndex that drops without blocking writes on PostgreSQL; a plain one elsewhere."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.remove_index(model, index, concurrently=True)
+        else:
+            schema_editor.remove_index(model, index)

@@ -787,7 +787,16 @@ def _apply_refund(event: PaymentEvent) -> str:
         event=event,
         note=f"refund of {refunded_after - refunded_before} on invoice {commission.invoice_id}",
     )
+    _add_reversed(commission.id, reversed_after - reversed_before)
     return "refund_reversed" if kind == LedgerEntry.Kind.REFUND_REVERSAL else "clawback"
+
+
+def _add_reversed(commission_id: UUID, amount: int) -> None:
+    """Keep the commission's reversed_amount equal to what its refund reversal and clawback
+    rows took back: called in the transaction that writes such a row."""
+    Commission.objects.filter(pk=commission_id).update(
+        reversed_amount=F("reversed_amount") + amount
+    )
 
 
 def void_commission(*, commission_id: UUID | str, reason: str) -> int:
@@ -820,6 +829,7 @@ def void_commission(*, commission_id: UUID | str, reason: str) -> int:
             reference=f"void:{commission.id}",
             note=reason,
         )
+        _add_reversed(commission.id, amount_left)
         return amount_left
 
 
@@ -1090,28 +1100,42 @@ def summarize_commission_net(
     *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
 ) -> list[CommissionNetTotal]:
     """Commissions paid in [since, until), net of refunds, per campaign, currency and status:
-    one GROUP BY query over their ledger rows."""
-    qs = LedgerEntry.objects.filter(
-        commission__affiliate_id=affiliate_id,
-        commission__paid_at__gte=since,
-        commission__paid_at__lt=until,
-    )
-    if campaign_id is not None:
-        qs = qs.filter(commission__campaign_id=campaign_id)
+    one GROUP BY query over the commissions alone (amount − reversed_amount, which the ledger
+    keeps with every refund reversal and clawback row; reconcile_commission_nets checks it)."""
     rows = (
-        qs.values("commission__campaign_id", "currency", "commission__status")
-        .annotate(net=Sum("amount"))
-        .order_by("commission__campaign_id", "currency", "commission__status")
+        _commissions_in(affiliate_id, since, until, campaign_id)
+        .values("campaign_id", "currency", "status")
+        .annotate(net=Sum(F("amount") - F("reversed_amount")))
+        .order_by("campaign_id", "currency", "status")
     )
     return [
         CommissionNetTotal(
-            campaign_id=r["commission__campaign_id"],
+            campaign_id=r["campaign_id"],
             currency=r["currency"],
-            status=r["commission__status"],
+            status=r["status"],
             net_amount=r["net"] or 0,
         )
         for r in rows
     ]
+
+
+def reconcile_commission_nets(*, affiliate_id: UUID | None = None) -> list[UUID]:
+    """Commissions whose reversed_amount differs from what their refund reversal and clawback
+    rows took back (none, unless a write bypassed the ledger api): their ids."""
+    reversed_rows = Sum(
+        "entries__amount",
+        filter=Q(entries__kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]),
+        default=0,
+    )
+    qs = Commission.objects.all()
+    if affiliate_id is not None:
+        qs = qs.filter(affiliate_id=affiliate_id)
+    return list(
+        qs.annotate(taken=-reversed_rows)
+        .exclude(reversed_amount=F("taken"))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 def count_paying_customers(

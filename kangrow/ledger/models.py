@@ -5,7 +5,7 @@ are sums of LedgerEntry rows, never a stored total.
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from kangrow.core.models import TimestampedModel, UUIDv7Model
 
@@ -126,6 +126,12 @@ class Commission(TimestampedModel):
     amount = models.BigIntegerField(
         help_text="Commission in minor units: apply_rate(invoice_amount, rate_bps)."
     )
+    reversed_amount = models.BigIntegerField(
+        default=0,
+        help_text="What its refund reversals and clawbacks took back, in minor units (0 to "
+        "amount): written by the ledger in the same transaction as those rows, so the net "
+        "(amount − reversed_amount) is read without them.",
+    )
     paid_at = models.DateTimeField(help_text="When the invoice was paid.")
     available_at = models.DateTimeField(
         help_text="End of the hold period (paid_at + hold days): payable from then on."
@@ -155,6 +161,10 @@ class Commission(TimestampedModel):
                 fields=["app_id", "invoice_id"], name="commissions_app_invoice_uniq"
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="commissions_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(reversed_amount__gte=0, reversed_amount__lte=F("amount")),
+                name="commissions_reversed_within_amount",
+            ),
         ]
         indexes = [
             models.Index(fields=["affiliate_id", "status"], name="commissions_affiliate_idx"),
@@ -170,11 +180,12 @@ class Commission(TimestampedModel):
                     "currency",
                     "status",
                     "amount",
+                    "reversed_amount",
                     "invoice_amount",
                     "referral_id",
                     "id",
                 ],
-                name="commissions_affiliate_paid_idx",
+                name="commissions_affiliate_window",
             ),
         ]
 

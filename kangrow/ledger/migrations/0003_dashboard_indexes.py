@@ -4,19 +4,7 @@ large and written per event."""
 
 from django.db import migrations, models
 
-
-class AddIndexConcurrently(migrations.AddIndex):
-    """AddIndex that builds the index without blocking writes on PostgreSQL (these tables are
-    large and written on every click and event); a plain AddIndex elsewhere."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.add_index(model, self.index, concurrently=True)
-        else:
-            schema_editor.add_index(model, self.index)
+from kangrow.core.db import AddIndexConcurrently
 
 
 class Migration(migrations.Migration):

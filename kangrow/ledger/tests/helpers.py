@@ -118,6 +118,10 @@ def assert_reconciled(customer: str, amounts: list[int], refunded: list[int], bp
     )
     actual = ledger_api.sum_ledger(referral_id=referral_id) if referral_id else 0
     assert actual == expected
+    # and each commission's own net (what the dashboard reads) agrees with its ledger rows
+    nets = Commission.objects.filter(customer_id=customer).values_list("amount", "reversed_amount")
+    assert sum(amount - taken for amount, taken in nets) == expected
+    assert ledger_api.reconcile_commission_nets() == []
     assert Commission.objects.filter(customer_id=customer).count() == sum(
         1 for a in amounts if a > 0
     )

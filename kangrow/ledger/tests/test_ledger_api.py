@@ -342,6 +342,9 @@ def test_void_reverses_what_is_left_once_and_later_refunds_find_nothing(world):
     rows = list(LedgerEntry.objects.order_by("created_at").values_list("kind", "amount", "note"))
     assert rows[-1] == ("clawback", -1500, "self-referral ring")
     assert ledger_api.sum_ledger(referral_id=commission.referral_id) == 0
+    commission.refresh_from_db()
+    assert commission.reversed_amount == commission.amount == 3000  # its net is 0 too
+    assert ledger_api.reconcile_commission_nets() == []
     # and a later refund reverses nothing more
     apply(world, "invoice.refunded", invoice_id="in_1", amount=5000, currency="USD")
     assert PaymentEvent.objects.order_by("-created_at").first().outcome == "refund_nothing_left"
