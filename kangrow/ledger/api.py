@@ -1042,16 +1042,7 @@ class CommissionDayTotal:
     count: int
     amount: int  # commission, before refunds (minor units)
     invoice_amount: int  # customer money the commissions were computed from
-
-
-@dataclass(frozen=True)
-class CommissionNetTotal:
-    """What commissions of one campaign, currency and status are worth after refunds."""
-
-    campaign_id: UUID
-    currency: str
-    status: str
-    net_amount: int  # commission rows plus their refund reversals and clawbacks
+    net_amount: int  # amount after refund reversals and clawbacks (amount − reversed_amount)
 
 
 @dataclass(frozen=True)
@@ -1073,13 +1064,20 @@ def _commissions_in(
 def summarize_commissions_by_day(
     *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
 ) -> list[CommissionDayTotal]:
-    """Commissions paid in [since, until) per campaign, UTC day, currency and status: one
-    GROUP BY query."""
+    """Commissions paid in [since, until) per campaign, UTC day, currency and status, before and
+    after refunds: one GROUP BY query over the commissions alone, index-only (the net is
+    amount − reversed_amount, which the ledger keeps with every refund reversal and clawback
+    row; reconcile_commission_nets checks it)."""
     rows = (
         _commissions_in(affiliate_id, since, until, campaign_id)
         .annotate(day=TruncDate("paid_at", tzinfo=UTC))
         .values("campaign_id", "day", "currency", "status")
-        .annotate(n=Count("id"), total=Sum("amount"), basis=Sum("invoice_amount"))
+        .annotate(
+            n=Count("id"),
+            total=Sum("amount"),
+            basis=Sum("invoice_amount"),
+            net=Sum(F("amount") - F("reversed_amount")),
+        )
         .order_by("day", "campaign_id", "currency", "status")
     )
     return [
@@ -1091,28 +1089,6 @@ def summarize_commissions_by_day(
             count=r["n"],
             amount=r["total"] or 0,
             invoice_amount=r["basis"] or 0,
-        )
-        for r in rows
-    ]
-
-
-def summarize_commission_net(
-    *, affiliate_id: UUID, since: datetime, until: datetime, campaign_id: UUID | None = None
-) -> list[CommissionNetTotal]:
-    """Commissions paid in [since, until), net of refunds, per campaign, currency and status:
-    one GROUP BY query over the commissions alone (amount − reversed_amount, which the ledger
-    keeps with every refund reversal and clawback row; reconcile_commission_nets checks it)."""
-    rows = (
-        _commissions_in(affiliate_id, since, until, campaign_id)
-        .values("campaign_id", "currency", "status")
-        .annotate(net=Sum(F("amount") - F("reversed_amount")))
-        .order_by("campaign_id", "currency", "status")
-    )
-    return [
-        CommissionNetTotal(
-            campaign_id=r["campaign_id"],
-            currency=r["currency"],
-            status=r["status"],
             net_amount=r["net"] or 0,
         )
         for r in rows
