@@ -131,7 +131,14 @@ class Referral(TimestampedModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["affiliate_id", "referred_at"], name="referrals_affiliate_idx"),
+            # The dashboard's signups per day, index-only (without campaign and self_referral
+            # the planner preferred scanning every affiliate's referrals of the period by time:
+            # 11 ms for the busiest affiliate at full scale); also the referral table's order.
+            models.Index(
+                fields=["affiliate_id", "referred_at"],
+                include=["campaign_id", "self_referral", "id"],
+                name="referrals_affiliate_cover_idx",
+            ),
             models.Index(fields=["enrollment_id"], name="referrals_enrollment_idx"),
             models.Index(fields=["referred_at"], name="referrals_time_idx"),  # /admin's list
             # The dashboard's cancellations per day: only cancelled referrals, index-only.
