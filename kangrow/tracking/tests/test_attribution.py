@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import threading
 from datetime import timedelta
 
@@ -262,6 +264,11 @@ def test_the_ip_hash_uses_the_configured_salt(settings):
     assert derived != salted
     assert api.hash_ip("203.0.113.9") == salted
     assert api.hash_ip("") == ""
+    # plain HMAC-SHA256 of the address (rows stored before stay comparable), the keyed state
+    # reused without carrying one click's address into the next
+    expected = hmac.new(b"another-secret-salt", b"203.0.113.10", hashlib.sha256).hexdigest()
+    assert api.hash_ip("203.0.113.10") == expected != salted
+    assert api.hash_ip("203.0.113.9") == salted
 
 
 @pytest.mark.django_db(transaction=True)

@@ -124,3 +124,19 @@ def test_kangrow_js_is_served_as_a_static_file(client, settings):
     assert response.status_code == 200
     assert b"window.KanGrow" in body
     assert b"data-cookie-days" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "stored"),
+    [
+        ("utm_source=a&utm_source=b", ("b", "")),  # the last of a repeat, as request.GET gives
+        ("utm_source=caf%C3%A9&utm_medium=e+mail", ("café", "e mail")),
+        ("utm_source=%FF", ("\ufffd", "")),  # not UTF-8: replaced, not refused
+        ("utm_source=&other=1", ("", "")),
+        ("&".join(f"f{n}=1" for n in range(1001)) + "&utm_source=x", ("", "")),  # too many
+    ],
+)
+def test_utm_parameters_are_read_like_django_reads_a_query(client, enrollment, query, stored):
+    response = client.get(f"/r/{enrollment.token}?{query}")
+    assert response.status_code == 302
+    assert (Click.objects.values_list("utm_source", "utm_medium").get()) == stored
