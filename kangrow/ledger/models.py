@@ -1,7 +1,8 @@
 """Inbound payment events, commissions and the append-only ledger. Private to the ledger context.
 
 Other contexts are referenced by id (app, referral, enrollment, affiliate, campaign); balances
-are sums of LedgerEntry rows, never a stored total.
+are sums of LedgerEntry rows, never a stored total. The one figure stored beside the rows is a
+commission's reversed_amount (what its refund rows took back), for the dashboard's reads.
 """
 
 from django.db import models
@@ -128,6 +129,7 @@ class Commission(TimestampedModel):
     )
     reversed_amount = models.BigIntegerField(
         default=0,
+        db_default=0,  # rows inserted by a release that predates the column stay valid
         help_text="What its refund reversals and clawbacks took back, in minor units (0 to "
         "amount): written by the ledger in the same transaction as those rows, so the net "
         "(amount − reversed_amount) is read without them.",
@@ -286,7 +288,7 @@ class LedgerEntry(UUIDv7Model):
         indexes = [
             models.Index(fields=["affiliate_id", "currency"], name="ledger_entries_affiliate_idx"),
             models.Index(fields=["payout_item_id"], name="ledger_entries_payout_item_idx"),
-            # A commission's net (its rows' sum) without visiting the heap: dashboard, referrals.
+            # A commission's net (its rows' sum) without visiting the heap: the referral table.
             models.Index(
                 fields=["commission"],
                 include=["amount", "currency"],
