@@ -429,12 +429,25 @@ class _Batch:
                 self.stale.add((event.app_id, event.customer_id))
                 self.apply_one(event)
             return
+        skipped = [p for p in planned if p[1].id not in inserted]
+        # Skipped as a duplicate only when its invoice really has a commission: SQLite's
+        # INSERT OR IGNORE also skips rows a CHECK constraint refuses.
+        paid = set(
+            Commission.objects.filter(
+                app_id__in={p[1].app_id for p in skipped},
+                invoice_id__in={p[1].invoice_id for p in skipped},
+            ).values_list("app_id", "invoice_id")
+            if skipped
+            else ()
+        )
         for event, commission, *_ in planned:
             if commission.id in inserted:
                 self.done(event, "commission_created")
-            else:
+            elif (commission.app_id, commission.invoice_id) in paid:
                 self.stale.add((event.app_id, event.customer_id))
                 self.done(event, "duplicate_invoice")
+            else:
+                self.apply_one(event)  # the general path: refused again, the event fails
 
     # --- the general path and the bookkeeping ---------------------------------------------
     def apply_one(self, event: PaymentEvent) -> None:
@@ -664,7 +677,10 @@ def _apply_invoice_paid(event: PaymentEvent) -> str:
         with transaction.atomic():
             commission.save(force_insert=True)
     except IntegrityError:
-        return "duplicate_invoice"  # another event (or source) already paid this invoice
+        paid = Commission.objects.filter(app_id=commission.app_id, invoice_id=commission.invoice_id)
+        if paid.exists():
+            return "duplicate_invoice"  # another event (or source) already paid this invoice
+        raise  # any other constraint: the event fails and is retried, never marked processed
     entry.save(force_insert=True)
     names = _app_names({commission.app_id})
     note = _commission_earned_note(commission, referral, names[commission.app_id])
@@ -1067,7 +1083,7 @@ def summarize_commissions_by_day(
     """Commissions paid in [since, until) per campaign, UTC day, currency and status, before and
     after refunds: one GROUP BY query over the commissions alone, index-only (the net is
     amount − reversed_amount, which the ledger keeps with every refund reversal and clawback
-    row; reconcile_commission_nets checks it)."""
+    row; `manage.py reconcile_commission_nets` checks and repairs it)."""
     rows = (
         _commissions_in(affiliate_id, since, until, campaign_id)
         .annotate(day=TruncDate("paid_at", tzinfo=UTC))
@@ -1112,6 +1128,34 @@ def reconcile_commission_nets(*, affiliate_id: UUID | None = None) -> list[UUID]
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+def repair_commission_nets() -> list[UUID]:
+    """Set reversed_amount from the ledger rows wherever it differs (after a rollout during which
+    the previous release wrote refunds without it; idempotent). The mismatches are found first
+    (a full read, ~10 s at 5 M commissions), then fixed under event processing's lock and with
+    those commissions locked (refunds are applied under that lock, staff voids lock the
+    commission), so no refund lands between the recount and the write. Returns their ids."""
+    ids = reconcile_commission_nets()
+    if not ids:
+        return []
+    kinds = [LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
+    with transaction.atomic():
+        _serialise_applying()
+        for chunk in param_chunks(ids):
+            locked = Commission.objects.select_for_update().filter(id__in=chunk)
+            list(locked.values_list("id", flat=True))
+            taken = dict(
+                LedgerEntry.objects.filter(commission_id__in=chunk, kind__in=kinds)
+                .values("commission_id")
+                .annotate(total=Sum("amount"))
+                .values_list("commission_id", "total")
+            )
+            for commission_id in chunk:
+                Commission.objects.filter(pk=commission_id).update(
+                    reversed_amount=-(taken.get(commission_id) or 0)
+                )
+    return ids
 
 
 def count_paying_customers(
@@ -1290,13 +1334,14 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
     A constant number of statements whatever the number of claims (on SQLite, one per few
     hundred claims): one UPDATE locks (FOR UPDATE SKIP LOCKED, id order) and claims the rows of
     every item whose locked rows sum to at least `minimum`, and on PostgreSQL sums, per item,
-    what it claimed (SQLite reads that back with one GROUP BY); one INSERT writes each filled
-    item's `payout` row (−sum). Rows another transaction holds are skipped, not waited for. An
-    item whose rows are below the minimum (after clawbacks) or taken by another run claims
-    nothing and is absent from the result. The amounts are sums of the rows actually claimed,
-    never of an earlier read. Call it inside the transaction that creates the payout items,
-    holding each affiliate (payouts locks their PayPal account row): rows are skipped one by one,
-    so two claims of one affiliate without that lock could each take part of the rows.
+    what it claimed (SQLite reads that back with one GROUP BY); one COPY (INSERT on SQLite)
+    writes each filled item's `payout` row (−sum). Rows another transaction holds are skipped,
+    not waited for. An item whose rows are below the minimum (after clawbacks) or taken by
+    another run claims nothing and is absent from the result. The amounts are sums of the rows
+    actually claimed, never of an earlier read. Call it inside the transaction that creates the
+    payout items, holding each affiliate (payouts locks their PayPal account row): rows are
+    skipped one by one, so two claims of one affiliate without that lock could each take part of
+    the rows.
     """
     minimum = max(int(minimum), 1)
     claims = list(claims)

@@ -349,3 +349,25 @@ def test_void_reverses_what_is_left_once_and_later_refunds_find_nothing(world):
     apply(world, "invoice.refunded", invoice_id="in_1", amount=5000, currency="USD")
     assert PaymentEvent.objects.order_by("-created_at").first().outcome == "refund_nothing_left"
     assert ledger_api.sum_ledger(referral_id=commission.referral_id) == 0
+
+
+def test_a_commission_refused_by_another_constraint_fails_the_event_instead_of_passing_as_paid(
+    world, monkeypatch
+):
+    # given a commission the database refuses for a reason other than its invoice being paid
+    # (here a reversed_amount outside 0..amount)
+    made = ledger_api._new_commission
+
+    def broken(*args, **kwargs):
+        commission, entry, message = made(*args, **kwargs)
+        commission.reversed_amount = commission.amount + 1
+        return commission, entry, message
+
+    monkeypatch.setattr(ledger_api, "_new_commission", broken)
+    # when its invoice.paid is processed
+    status = paid(world, "in_1", 10000, coupon=coupon(world))
+    # then the event fails (and is retried later), it is not recorded as a duplicate invoice
+    assert status == "failed"
+    event = PaymentEvent.objects.get()
+    assert event.outcome != "duplicate_invoice" and event.next_attempt_at is not None
+    assert not Commission.objects.exists() and not LedgerEntry.objects.exists()
