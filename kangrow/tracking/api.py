@@ -205,7 +205,8 @@ def record_click(
     With the click buffer on (REDIS_URL set) the click goes to Redis, through this process's
     queue when batching (within KANGROW_CLICK_BATCH_MS), and reaches the `clicks` table with
     the next drain (about a second); when Redis fails, and without Redis, it is inserted here
-    (or by the queue's sender). Either way its id is made now, so it is written exactly once.
+    (or by the queue's sender). Either way its id is made now, so it is never written twice; a
+    web process killed (not stopped) loses the clicks still in its queue (about 20 ms of them).
 
     Unknown, inactive or left links record nothing and send the visitor to the app's site when
     known, else to KanGrow's home page."""

@@ -140,3 +140,11 @@ def test_utm_parameters_are_read_like_django_reads_a_query(client, enrollment, q
     response = client.get(f"/r/{enrollment.token}?{query}")
     assert response.status_code == 302
     assert (Click.objects.values_list("utm_source", "utm_medium").get()) == stored
+
+
+def test_raw_utf8_in_a_query_string_is_read_as_utf8(client, enrollment):
+    # a link shared with unescaped non-ASCII text: WSGI hands the bytes over as latin-1
+    raw = "utm_campaign=été".encode().decode("latin-1")
+    response = client.get(f"/r/{enrollment.token}", QUERY_STRING=raw)
+    assert response.status_code == 302
+    assert Click.objects.values_list("utm_campaign", flat=True).get() == "été"

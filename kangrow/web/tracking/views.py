@@ -1,6 +1,7 @@
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.http import HttpRequest, HttpResponseRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -10,10 +11,12 @@ from kangrow.tracking import api as tracking
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
-def _utm(query: str) -> dict[str, str]:
-    """The UTM parameters of a query string (the last of a repeated one, as request.GET would
-    give). parse_qsl directly: building request.GET costs 6.6 µs a redirect against 1.5 µs.
-    A query string with more fields than Django accepts anywhere yields none, not an error."""
+def _utm(request: HttpRequest) -> dict[str, str]:
+    """The UTM parameters of the query string (the last of a repeated one, raw bytes decoded as
+    UTF-8, as request.GET would give). parse_qsl directly: building request.GET costs 6.6 µs a
+    redirect against 1.5 µs. A query string with more fields than Django accepts anywhere
+    yields none, not an error."""
+    query = get_str_from_wsgi(request.META, "QUERY_STRING", "")  # WSGI gives latin-1
     if not query:
         return {}
     try:
@@ -38,7 +41,7 @@ def follow_link(request: HttpRequest, token: str) -> HttpResponseRedirect:
         ip=request.META.get("REMOTE_ADDR", ""),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         referrer=request.META.get("HTTP_REFERER", ""),
-        utm=_utm(request.META.get("QUERY_STRING", "")),
+        utm=_utm(request),
     )
     response = HttpResponseRedirect(location)
     response["Referrer-Policy"] = "no-referrer-when-downgrade"
