@@ -271,7 +271,7 @@ PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.sandbox.payp
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 KANGROW_PAYOUT_MINIMUM = env.int("KANGROW_PAYOUT_MINIMUM", default=10000)
 # Batches of a payout run claimed side by side on PostgreSQL, each on its own connection
-# (a run of 1,000+ affiliates is cut into at least this many batches).
+# (a run of this many × 1,000 payees or more is cut into at least this many batches).
 KANGROW_PAYOUT_CLAIM_WORKERS = min(max(env.int("KANGROW_PAYOUT_CLAIM_WORKERS", default=2), 1), 8)
 
 # Content Security Policy (django-csp 4): everything from our own origin, scripts by nonce.

@@ -28,7 +28,9 @@ def insert_rows(model: type[Model], objs: Sequence[Model]) -> None:
     """Insert new model instances at once: PostgreSQL's COPY (one stream, no statement to build
     or parse: Django's bulk_create spent 1.5 s compiling a 15,000-row INSERT), elsewhere
     bulk_create. Values go through each field's pre_save and get_db_prep_save, as bulk_create
-    does; no signals, no primary keys read back (every model here has a UUIDv7 default)."""
+    does; no signals, no primary keys read back (every model here has a UUIDv7 default). Not for
+    models with generated fields or a db_default without a Python default (COPY cannot write
+    "the database default"), and its errors are psycopg's, not Django's wrapped ones."""
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objs)
         return

@@ -615,10 +615,10 @@ def _claim_all(
     progress: Callable[[int, int], None] | None,
 ) -> list[UUID | None]:
     """Each batch in its own transaction; on PostgreSQL, outside a caller's transaction, up to
-    KANGROW_PAYOUT_CLAIM_WORKERS at once on their own connections. The batches' affiliates are
-    disjoint and each batch locks its PayPal accounts in user id order, so two claims never wait
-    on each other in a cycle (an affiliate paid in two currencies may sit in two batches: the
-    second waits for the first to commit)."""
+    KANGROW_PAYOUT_CLAIM_WORKERS at once on their own connections. Every batch locks its PayPal
+    accounts in user id order and the lines are sorted by affiliate, so two claims never wait
+    on each other in a cycle (an affiliate paid in two currencies whose lines straddle two
+    batches makes the second wait for the first to commit)."""
     workers = min(_claim_workers(), len(chunks))
     results: list[UUID | None] = []
     if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
