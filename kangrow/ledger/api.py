@@ -743,6 +743,18 @@ def _new_commission(
     return commission, entry, message
 
 
+_REVERSAL_KINDS = (LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK)
+
+
+def _reversed_so_far(commission: Commission) -> tuple[int, int]:
+    """(customer money refunded, commission taken back) by the commission's reversal rows, both
+    ≥ 0, read from the ledger."""
+    prior = commission.entries.filter(kind__in=_REVERSAL_KINDS).aggregate(
+        basis=Sum("basis_amount"), amount=Sum("amount")
+    )
+    return prior["basis"] or 0, -(prior["amount"] or 0)
+
+
 def _apply_refund(event: PaymentEvent) -> str:
     data = event.payload
     commission = (
@@ -775,11 +787,7 @@ def _apply_refund(event: PaymentEvent) -> str:
             f"refund in {data['currency']} for invoice {commission.invoice_id} paid in "
             f"{commission.currency}"
         )
-    prior = commission.entries.filter(
-        kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
-    ).aggregate(basis=Sum("basis_amount"), amount=Sum("amount"))
-    refunded_before = prior["basis"] or 0
-    reversed_before = -(prior["amount"] or 0)
+    refunded_before, reversed_before = _reversed_so_far(commission)
     if data.get("refunded_total") is not None:  # Stripe reports the cumulative refund
         refunded_after = max(refunded_before, int(data["refunded_total"]))
     else:
@@ -824,11 +832,9 @@ def void_commission(*, commission_id: UUID | str, reason: str) -> int:
         commission = Commission.objects.select_for_update().filter(pk=commission_id).first()
         if commission is None:
             raise ValueError("no such commission")
-        prior = commission.entries.filter(
-            kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
-        ).aggregate(basis=Sum("basis_amount"), amount=Sum("amount"))
-        basis_left = commission.invoice_amount - (prior["basis"] or 0)
-        amount_left = commission.amount + (prior["amount"] or 0)
+        refunded, taken = _reversed_so_far(commission)
+        basis_left = commission.invoice_amount - refunded
+        amount_left = commission.amount - taken
         if basis_left <= 0 and amount_left <= 0:
             return 0
         LedgerEntry.objects.create(
@@ -1116,7 +1122,7 @@ def reconcile_commission_nets(*, affiliate_id: UUID | None = None) -> list[UUID]
     rows took back (none, unless a write bypassed the ledger api): their ids."""
     reversed_rows = Sum(
         "entries__amount",
-        filter=Q(entries__kind__in=[LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]),
+        filter=Q(entries__kind__in=_REVERSAL_KINDS),
         default=0,
     )
     qs = Commission.objects.all()
@@ -1139,14 +1145,13 @@ def repair_commission_nets() -> list[UUID]:
     ids = reconcile_commission_nets()
     if not ids:
         return []
-    kinds = [LedgerEntry.Kind.REFUND_REVERSAL, LedgerEntry.Kind.CLAWBACK]
     with transaction.atomic():
         _serialise_applying()
         for chunk in param_chunks(ids):
             locked = Commission.objects.select_for_update().filter(id__in=chunk)
             list(locked.values_list("id", flat=True))
             taken = dict(
-                LedgerEntry.objects.filter(commission_id__in=chunk, kind__in=kinds)
+                LedgerEntry.objects.filter(commission_id__in=chunk, kind__in=_REVERSAL_KINDS)
                 .values("commission_id")
                 .annotate(total=Sum("amount"))
                 .values_list("commission_id", "total")
