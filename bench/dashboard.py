@@ -86,7 +86,7 @@ def main() -> None:
                         f"p99 {r['p99_ms']:.1f} ms, n={r['requests']}"
                         + (f", non-200 {bad}" if bad else "")
                     )
-        figures["web_worker_peak_rss_mib"] = round(rss["mib"], 1)
+        figures["web_worker_peak_rss_mib"] = round(rss["max"], 1)
         figures["rows"] = dict(
             stack.sql(
                 "SELECT 'clicks', count(*) FROM clicks UNION ALL SELECT 'referrals', count(*) "

@@ -129,8 +129,8 @@ def main() -> None:
                 "seconds_after_last_post": round(finished - posted_at, 2),
                 "commissions_created": commissions,
                 "duplicate_commissions": commissions - invoices,
-                "web_worker_peak_rss_mib": round(web_rss["mib"], 1),
-                "celery_process_peak_rss_mib": round(cel_rss["mib"], 1),
+                "web_worker_peak_rss_mib": round(web_rss["max"], 1),
+                "celery_process_peak_rss_mib": round(cel_rss["max"], 1),
                 "server": f"gunicorn gthread {args.workers}x{args.threads}, "
                 f"celery prefork x{args.celery_concurrency}",
             },

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,17 +335,17 @@ def fixed_rate(base: str, paths: list[str], *, rate: int, seconds: int, connecti
 
 
 @contextlib.contextmanager
-def sampling_rss(pids_of: Any, interval: float = 0.2) -> Iterator[dict[str, float]]:
-    """Track the peak RSS (MiB) of a changing set of processes while the block runs."""
+def sampling_peak(sample: Callable[[], float], interval: float = 0.2) -> Iterator[dict[str, float]]:
+    """Track the largest value `sample()` returns while the block runs (a thread calls it every
+    `interval` seconds, and once more at the end): {"max": ...}."""
     import threading
 
-    peak = {"mib": 0.0}
+    peak = {"max": 0.0}
     stop = threading.Event()
 
     def run() -> None:
         while not stop.is_set():
-            for pid in pids_of():
-                peak["mib"] = max(peak["mib"], peak_rss_kib(pid) / 1024)
+            peak["max"] = max(peak["max"], sample())
             stop.wait(interval)
 
     t = threading.Thread(target=run, daemon=True)
@@ -355,8 +355,14 @@ def sampling_rss(pids_of: Any, interval: float = 0.2) -> Iterator[dict[str, floa
     finally:
         stop.set()
         t.join(timeout=5)
-        for pid in pids_of():
-            peak["mib"] = max(peak["mib"], peak_rss_kib(pid) / 1024)
+        peak["max"] = max(peak["max"], sample())
+
+
+def sampling_rss(pids_of: Any, interval: float = 0.2) -> contextlib.AbstractContextManager:
+    """Track the peak RSS (MiB) of a changing set of processes while the block runs."""
+    return sampling_peak(
+        lambda: max((peak_rss_kib(pid) / 1024 for pid in pids_of()), default=0.0), interval
+    )
 
 
 def common_args(parser: Any) -> None:

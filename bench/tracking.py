@@ -18,37 +18,41 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Iterator
 
-from .harness import PY, Stack, common_args, fixed_rate, report, sampling_rss, wait_until, wrk
+from .harness import (
+    PY,
+    Stack,
+    common_args,
+    fixed_rate,
+    report,
+    sampling_peak,
+    sampling_rss,
+    wait_until,
+    wrk,
+)
 
 STREAM = "kangrow:clicks"  # kangrow.tracking.buffer.STREAM
 
 
 @contextlib.contextmanager
-def sampling_backlog(redis_url: str, interval: float = 0.1) -> Iterator[dict[str, int]]:
+def sampling_backlog(redis_url: str, interval: float = 0.1) -> Iterator[dict[str, float]]:
     """Track the largest number of clicks waiting in the Redis buffer while the block runs."""
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
-    peak = {"max": 0}
-    stop = threading.Event()
 
-    def run() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(redis.RedisError):
-                peak["max"] = max(peak["max"], int(client.xlen(STREAM)))
-            stop.wait(interval)
+    def backlog() -> float:
+        try:
+            return int(client.xlen(STREAM))
+        except redis.RedisError:
+            return 0
 
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
     try:
-        yield peak
+        with sampling_peak(backlog, interval) as peak:
+            yield peak
     finally:
-        stop.set()
-        t.join(timeout=5)
         client.close()
 
 
@@ -170,14 +174,14 @@ def main() -> None:
                     if buffered
                     else "off"
                 ),
-                "buffer_peak_backlog": peak_backlog.get("max", 0),
+                "buffer_peak_backlog": int(peak_backlog.get("max", 0)),
                 "drain_after_run_s": round(drain_wait, 2),
                 "buffer_fallback_inserts": (stack.workdir / "web.log")
                 .read_text(errors="replace")
                 .count("click buffer unavailable"),
                 "load_average_start": [round(x, 2) for x in load_start],
                 "load_average_end": [round(x, 2) for x in load_end],
-                "web_worker_peak_rss_mib": round(rss["mib"], 1),
+                "web_worker_peak_rss_mib": round(rss["max"], 1),
                 "server": f"gunicorn gthread {args.workers}x{args.threads}, wrk -c{n}",
             },
         )
