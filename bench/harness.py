@@ -365,6 +365,61 @@ def sampling_rss(pids_of: Any, interval: float = 0.2) -> contextlib.AbstractCont
     )
 
 
+def _cpu_group(comm: str, argv: list[str]) -> str:
+    if "celery" in argv:
+        return "beat" if "beat" in argv else "celery"
+    if "gunicorn" in argv:
+        return "web"
+    if comm in ("postgres", "redis-server"):
+        return comm.removesuffix("-server")
+    if comm == "wrk" or "bench.loadgen" in argv:
+        return "load"
+    return "other"
+
+
+def cpu_seconds_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the machine, and by the
+    children they have reaped (a PostgreSQL backend that ended counts for the postmaster), in
+    groups: web, celery, beat, postgres, redis, load (wrk and bench.loadgen: the children this
+    process reaped count here), other (this process and the rest of the machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+
+    def add(group: str, seconds: float) -> None:
+        totals[group] = totals.get(group, 0.0) + seconds
+
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:  # ended meanwhile
+            continue
+        comm = stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode(errors="replace")
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        own = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        reaped = (int(fields[13]) + int(fields[14])) / tick  # cutime, cstime
+        group = _cpu_group(comm, argv)
+        add(group, own)
+        add("load" if int(entry.name) == os.getpid() else group, reaped)
+    return totals
+
+
+@contextlib.contextmanager
+def cpu_used() -> Iterator[dict[str, float]]:
+    """The CPU seconds each process group used while the block ran (filled in at its end)."""
+    before = cpu_seconds_by_group()
+    used: dict[str, float] = {}
+    try:
+        yield used
+    finally:
+        after = cpu_seconds_by_group()
+        used.update({k: round(v - before.get(k, 0.0), 3) for k, v in sorted(after.items())})
+
+
 def common_args(parser: Any) -> None:
     parser.add_argument(
         "--scale", type=float, default=0.01, help="generate this scale into a fresh database"

@@ -25,6 +25,7 @@ from .harness import (
     PY,
     Stack,
     common_args,
+    cpu_used,
     fixed_rate,
     report,
     sampling_peak,
@@ -38,7 +39,9 @@ STREAM = "kangrow:clicks"  # kangrow.tracking.buffer.STREAM
 
 @contextlib.contextmanager
 def sampling_backlog(redis_url: str, interval: float = 0.1) -> Iterator[dict[str, float]]:
-    """Track the largest number of clicks waiting in the Redis buffer while the block runs."""
+    """Track the largest number of entries waiting in the Redis buffer while the block runs
+    (each holds one sender's batch, up to 500 clicks: counting the clicks would mean reading
+    them all, ten times a second)."""
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
@@ -65,6 +68,15 @@ def wait_drained(redis_url: str, timeout: float = 300) -> float:
     wait_until(lambda: client.xlen(STREAM) == 0, timeout=timeout, what="click drain")
     client.close()
     return time.monotonic() - start
+
+
+def cpu_per_request(result: dict) -> dict[str, int]:
+    """Microseconds of CPU per request in each process group during one round
+    (harness.cpu_seconds_by_group; "total" counts every process on the machine, and its
+    CPU seconds per second of the round: 2.0 is both cores busy)."""
+    per = {g: round(used / result["requests"] * 1e6) for g, used in result["cpu"].items()}
+    busy = sum(result["cpu"].values()) / result["seconds"]
+    return {**dict(sorted(per.items())), "total": sum(per.values()), "cores_busy": round(busy, 2)}
 
 
 def main() -> None:
@@ -120,8 +132,10 @@ def main() -> None:
         )
         with sampling_rss(web.worker_pids) as rss, backlog as peak_backlog:
             for _ in range(args.rounds):
-                floors.append(wrk(web.base, floor_paths, seconds=args.seconds, connections=n))
-                redirects.append(wrk(web.base, redirect_paths, seconds=args.seconds, connections=n))
+                for results, paths in ((floors, floor_paths), (redirects, redirect_paths)):
+                    with cpu_used() as cpu:
+                        result = wrk(web.base, paths, seconds=args.seconds, connections=n)
+                    results.append({**result, "cpu": cpu})
             if buffered:  # steady state: not the backlog the full-speed rounds left behind
                 wait_drained(stack.env["REDIS_URL"])
             # the same fixed rate on the floor: what the shared machine's noise alone costs p99
@@ -158,6 +172,8 @@ def main() -> None:
                 "ratio_per_round_median": round(ratios[len(ratios) // 2], 3),
                 "ratio_per_round": [round(r, 3) for r in ratios],
                 "floor_rounds_rps": [round(r["rps"]) for r in floors],
+                "floor_best_round_cpu_us_per_request": cpu_per_request(floor),
+                "redirect_best_round_cpu_us_per_request": cpu_per_request(redirect),
                 "redirect_rounds_rps": [round(r["rps"]) for r in redirects],
                 "fixed_500_rps": fixed["rps"],
                 "fixed_500_p50_ms": fixed["p50_ms"],
@@ -174,7 +190,7 @@ def main() -> None:
                     if buffered
                     else "off"
                 ),
-                "buffer_peak_backlog": int(peak_backlog.get("max", 0)),
+                "buffer_peak_backlog_entries": int(peak_backlog.get("max", 0)),
                 "drain_after_run_s": round(drain_wait, 2),
                 "buffer_fallback_inserts": (stack.workdir / "web.log")
                 .read_text(errors="replace")
