@@ -2,6 +2,7 @@
 queue that a thread per process sends in batches), the drain task writes them once, and Redis
 failing falls back to a direct insert."""
 
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from uuid_utils.compat import uuid7
 
 from kangrow.core.testing import run_at_once
 from kangrow.programs import api as programs
@@ -162,12 +164,74 @@ def test_only_one_drain_runs_at_a_time(click_buffer, enrollment):
 def test_an_unreadable_entry_is_set_aside_and_does_not_block_the_rest(click_buffer, enrollment):
     click_buffer.xadd(buffer.STREAM, {buffer.FIELD: "not json"})
     click_buffer.xadd(buffer.STREAM, {buffer.FIELD: '[1,"too","short"]'})  # a wrong shape
+    good = buffer.as_text(click_row(enrollment))
+    click_buffer.xadd(buffer.STREAM, {buffer.FIELD: json.dumps([2, good, ["short"]])})
+    click_buffer.xadd(buffer.STREAM, {buffer.FIELD: json.dumps([3, good])})  # a later version
     follow(enrollment)
-    assert api.drain_click_buffer() == 3
+    assert api.drain_click_buffer() == 5
     assert Click.objects.count() == 1
     assert api.pending_clicks() == 0
-    # kept in the dead-letter stream for a person, not lost
-    assert click_buffer.xlen(buffer.DEAD_STREAM) == 2
+    # kept whole in the dead-letter stream for a person, not lost
+    assert click_buffer.xlen(buffer.DEAD_STREAM) == 4
+
+
+def click_row(enrollment, *, clicked_at=None) -> tuple:
+    """A click row as record_click makes it (CLICK_COLUMNS order)."""
+    at = clicked_at or timezone.now()
+    return (uuid7(), enrollment.id, enrollment.campaign_id, enrollment.app_id, at,
+            api.hash_ip("198.51.100.7"), "Mozilla/5.0 test", "", "https://app.example/?ref=x",
+            "", "", "", "", "")  # fmt: skip
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_entries_of_the_release_before_one_click_each_are_still_drained(click_buffer, enrollment):
+    row = buffer.as_text(click_row(enrollment))
+    click_buffer.xadd(buffer.STREAM, {buffer.FIELD: json.dumps([1, *row])})
+    assert api.pending_clicks() == 1
+    assert buffer.has_click(
+        enrollment_id=str(enrollment.id),
+        since=timezone.now() - timedelta(minutes=1),
+        until=timezone.now(),
+    )
+    assert api.drain_click_buffer() == 1
+    assert table_ids() == [row[0]]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_entries_hold_several_clicks_and_are_read_page_by_page(
+    click_buffer, enrollment, monkeypatch
+):
+    monkeypatch.setattr(buffer, "ENTRY_PAGE", 2)
+    # four entries of old clicks, then one whose last click is recent
+    old = timezone.now() - timedelta(hours=1)
+    for _ in range(4):
+        rows = [click_row(enrollment, clicked_at=old) for _ in range(3)]
+        click_buffer.xadd(buffer.STREAM, buffer.entry(rows))
+    recent = click_row(enrollment)
+    click_buffer.xadd(buffer.STREAM, buffer.entry([click_row(enrollment, clicked_at=old), recent]))
+    assert api.pending_clicks() == 14
+    # attribution reads past the first pages to the recent click
+    assert buffer.has_click(
+        enrollment_id=str(enrollment.id),
+        since=timezone.now() - timedelta(minutes=1),
+        until=timezone.now(),
+    )
+    assert not buffer.has_click(
+        enrollment_id=str(enrollment.campaign_id),
+        since=timezone.now() - timedelta(minutes=1),
+        until=timezone.now(),
+    )
+    # the drain takes whole entries until a batch has batch_size clicks: 3+3, 3+3, then 2
+    batches = []
+    real_write = api._write_clicks
+    monkeypatch.setattr(api, "_write_clicks", lambda rows: [batches.append(len(rows)),
+                                                             real_write(rows)])  # fmt: skip
+    assert api.drain_click_buffer(batch_size=5) == 14
+    assert batches == [6, 6, 2]
+    assert len(set(table_ids())) == 14
+    assert api.pending_clicks() == 0
 
 
 def test_the_buffer_knows_the_width_of_a_click_row():
@@ -334,8 +398,12 @@ def click_batch(click_buffer, settings):
     buffer._down_until = 0.0
 
 
+def stream_rows(client) -> list[list[str]]:
+    return [row for _, fields in client.xrange(buffer.STREAM) for row in buffer.decode(fields)]
+
+
 def stream_ids(client) -> list[str]:
-    return [buffer.decode(f[buffer.FIELD.encode()])[0] for _, f in client.xrange(buffer.STREAM)]
+    return [row[0] for row in stream_rows(client)]
 
 
 def table_ids() -> list[str]:
@@ -355,7 +423,7 @@ def test_a_batched_click_is_queued_sent_by_the_flush_and_drained_once(
     response = follow(enrollment, utm_source="newsletter")
     # then the request only queued the click: nothing in Redis, nothing in the table
     assert response.status_code == 302
-    assert click_batch.xlen(buffer.STREAM) == 0
+    assert buffer.in_stream() == 0
     assert buffer.queued() == 1
     assert api.pending_clicks() == 1
     assert Click.objects.count() == 0
@@ -385,6 +453,27 @@ def test_a_batched_click_is_queued_sent_by_the_flush_and_drained_once(
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
+def test_a_batch_is_one_stream_entry_and_a_backlog_several(click_batch, enrollment, monkeypatch):
+    for _ in range(3):
+        follow(enrollment)
+    assert buffer.flush()
+    assert click_batch.xlen(buffer.STREAM) == 1  # one entry, one XADD
+    assert buffer.in_stream() == 3
+    # a backlog bigger than an entry holds leaves as several entries, in one round trip
+    monkeypatch.setattr(buffer, "ENTRY_ROWS", 2)
+    for _ in range(5):
+        follow(enrollment)
+    assert buffer.flush()
+    counts = [int(f[b"n"]) for _, f in click_batch.xrange(buffer.STREAM)]
+    assert counts == [3, 2, 2, 1]
+    ids = stream_ids(click_batch)
+    assert len(set(ids)) == 8
+    assert api.drain_click_buffer() == 8
+    assert sorted(table_ids()) == sorted(ids)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
 def test_the_drain_sends_this_process_queue_first(click_batch, enrollment):
     follow(enrollment)
     follow(enrollment)
@@ -399,9 +488,9 @@ def test_with_a_short_interval_clicks_reach_redis_without_a_flush(
 ):
     settings.KANGROW_CLICK_BATCH_MS = 20
     follow(enrollment)
-    eventually(lambda: click_batch.xlen(buffer.STREAM) == 1, what="the click in the stream")
+    eventually(lambda: buffer.in_stream() == 1, what="the click in the stream")
     follow(enrollment)  # the sender waits for the next one
-    eventually(lambda: click_batch.xlen(buffer.STREAM) == 2, what="both clicks in the stream")
+    eventually(lambda: buffer.in_stream() == 2, what="both clicks in the stream")
     assert buffer.queued() == 0
 
 
@@ -435,7 +524,7 @@ def test_a_full_queue_makes_the_request_send_its_click_itself(click_batch, enrol
         assert follow(enrollment).status_code == 302
     # two clicks queued, the third XADDed by its request
     assert buffer.queued() == 2
-    assert click_batch.xlen(buffer.STREAM) == 1
+    assert buffer.in_stream() == 1
     assert buffer.flush()
     assert api.drain_click_buffer() == 3
     assert len(set(table_ids())) == 3
@@ -499,7 +588,7 @@ def test_a_batch_that_half_reached_redis_is_written_once(click_batch, enrollment
         follow(enrollment)
     assert buffer.flush()
     # the clicks are both in the stream and (the fallback) in the table
-    assert click_batch.xlen(buffer.STREAM) == 3
+    assert buffer.in_stream() == 3
     assert sorted(table_ids()) == sorted(stream_ids(click_batch))
     monkeypatch.setattr(redis.client.Pipeline, "execute", real_execute)
     # and the drain skips the ids the table has
@@ -636,9 +725,7 @@ def test_a_forked_process_sends_its_own_clicks_and_not_its_parents(
     assert done.returncode == 0, done.stderr
     # each click once: the child sent its own (a sender started after the fork), not the one
     # it inherited in the parent's queue, which the parent sent
-    entries = [
-        buffer.decode(f[buffer.FIELD.encode()]) for _, f in click_buffer.xrange(buffer.STREAM)
-    ]
+    entries = stream_rows(click_buffer)
     assert len({row[0] for row in entries}) == len(entries) == 2
     assert {row[5] for row in entries} == {api.hash_ip("198.51.100.7"), api.hash_ip("198.51.100.8")}
 
@@ -676,12 +763,12 @@ def test_a_gunicorn_worker_sends_its_queue_when_it_restarts_or_stops(
         eventually(listening, what="gunicorn listening")
         workers = [click(), click()]
         assert workers[0] == workers[1]
-        assert click_buffer.xlen(buffer.STREAM) == 0  # queued in the worker
+        assert buffer.in_stream() == 0  # queued in the worker
         workers.append(click())  # the third request: the worker restarts after it
-        eventually(lambda: click_buffer.xlen(buffer.STREAM) == 3, what="the restart's flush")
+        eventually(lambda: buffer.in_stream() == 3, what="the restart's flush")
         workers += [click(), click()]
         assert workers[3] == workers[4] != workers[0]
-        assert click_buffer.xlen(buffer.STREAM) == 3
+        assert buffer.in_stream() == 3
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     finally:
@@ -689,5 +776,5 @@ def test_a_gunicorn_worker_sends_its_queue_when_it_restarts_or_stops(
             server.kill()
             server.wait(timeout=10)
         log.close()
-    assert click_buffer.xlen(buffer.STREAM) == 5, (tmp_path / "gunicorn.log").read_text()
+    assert buffer.in_stream() == 5, (tmp_path / "gunicorn.log").read_text()
     assert len(set(stream_ids(click_buffer))) == 5
