@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -43,7 +43,7 @@ LINK_CACHE_SECONDS = 60
 # in other processes (attribution checks the enrollment again, so it never earns from them).
 LINK_LOCAL_SECONDS = 30.0
 LINK_LOCAL_MAX = 10_000
-_local_links: dict[str, tuple[float, dict[str, Any]]] = {}
+_local_links: dict[str, tuple[float, _Link | None]] = {}
 log = logging.getLogger(__name__)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 COUPON_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
@@ -291,9 +291,54 @@ def _link_cache_key(token: str) -> str:
     return "kangrow:link:" + hashlib.sha256(token.encode()).hexdigest()[:40]
 
 
-def _cached_link(token: str) -> dict[str, Any]:
-    """The link's cached fields ({} for an unknown token): this process's memory first, then
-    the shared cache, then one query. A failing shared cache (Redis down) is skipped."""
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A resolved link in this process's memory: both answers made once, so a click only
+    checks the campaign's dates (when it has any)."""
+
+    live: LinkTarget
+    dead: LinkTarget  # the same with live=False
+    active: bool  # enrollment, campaign and app active
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def target(self) -> LinkTarget:
+        if not self.active:
+            return self.dead
+        if self.starts_at is None and self.ends_at is None:
+            return self.live
+        now = timezone.now()
+        if (self.starts_at is None or self.starts_at <= now) and (
+            self.ends_at is None or now < self.ends_at
+        ):
+            return self.live
+        return self.dead
+
+    @classmethod
+    def of(cls, cached: dict[str, Any]) -> _Link:
+        """From the shared cache's fields (ids as text: parsed once per process and TTL)."""
+        target = LinkTarget(
+            enrollment_id=UUID(cached["enrollment_id"]),
+            campaign_id=UUID(cached["campaign_id"]),
+            app_id=UUID(cached["app_id"]),
+            live=True,
+            landing_url=cached["landing_url"],
+            site_url=cached["site_url"],
+        )
+        return cls(
+            live=target,
+            dead=replace(target, live=False),
+            active=cached["status"] == Enrollment.Status.ACTIVE
+            and cached["campaign_status"] == Campaign.Status.ACTIVE
+            and cached["app_active"],
+            starts_at=cached["starts_at"],
+            ends_at=cached["ends_at"],
+        )
+
+
+def _cached_link(token: str) -> _Link | None:
+    """The link (None for an unknown token): this process's memory first, then the shared
+    cache, then one query. A failing shared cache (Redis down) is skipped."""
     now = time.monotonic()
     local = _local_links.get(token)
     if local is not None and local[0] > now:
@@ -327,22 +372,14 @@ def _cached_link(token: str) -> dict[str, Any]:
             cache.set(key, cached, ttl)
         except Exception:  # noqa: BLE001
             log.warning("link cache unavailable; not caching the link", exc_info=True)
-    if cached:  # parse once per process and TTL, not once per click
-        cached = {
-            **cached,
-            "target": (
-                UUID(cached["enrollment_id"]),
-                UUID(cached["campaign_id"]),
-                UUID(cached["app_id"]),
-            ),
-        }
+    link = _Link.of(cached) if cached else None
     if len(_local_links) >= LINK_LOCAL_MAX:
         _local_links.clear()  # bounded: a flood of distinct tokens cannot grow the process
     # 75-100 % of the TTL: links first seen together (a deploy, a campaign mail) do not all
     # expire in the same second and send every request of that second to Redis or the database
     ttl = LINK_LOCAL_SECONDS * (0.75 + 0.25 * random.random())  # noqa: S311 - not a secret
-    _local_links[token] = (now + ttl, cached)
-    return cached
+    _local_links[token] = (now + ttl, link)
+    return link
 
 
 def forget_local_links() -> None:
@@ -357,26 +394,8 @@ def resolve_link(*, token: str) -> LinkTarget | None:
     Unknown tokens are cached too (as a miss), so a burst of junk costs one query per token."""
     if not isinstance(token, str) or not TOKEN_RE.match(token):
         return None
-    cached = _cached_link(token)
-    if not cached:
-        return None
-    now = timezone.now()
-    live = (
-        cached["status"] == Enrollment.Status.ACTIVE
-        and cached["campaign_status"] == Campaign.Status.ACTIVE
-        and cached["app_active"]
-        and (cached["starts_at"] is None or cached["starts_at"] <= now)
-        and (cached["ends_at"] is None or now < cached["ends_at"])
-    )
-    enrollment_id, campaign_id, app_id = cached["target"]
-    return LinkTarget(
-        enrollment_id=enrollment_id,
-        campaign_id=campaign_id,
-        app_id=app_id,
-        live=live,
-        landing_url=cached["landing_url"],
-        site_url=cached["site_url"],
-    )
+    link = _cached_link(token)
+    return None if link is None else link.target()
 
 
 def refresh_link_cache(

@@ -4,6 +4,7 @@ and the IP hash with its salt worked out once."""
 
 import hashlib
 import hmac
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -31,6 +32,21 @@ def test_leaving_forgets_the_link_in_this_process_at_once(enrollment):
     assert programs.resolve_link(token=enrollment.token).live
     programs.leave_campaign(affiliate_id=enrollment.affiliate_id, campaign_slug="launch")
     assert not programs.resolve_link(token=enrollment.token).live
+
+
+def test_a_remembered_link_still_follows_its_campaign_dates(enrollment, time_machine):
+    start = programs.timezone.now()
+    programs.Campaign.objects.filter(id=enrollment.campaign_id).update(
+        starts_at=start + timedelta(hours=1), ends_at=start + timedelta(hours=3)
+    )
+    cache.clear()
+    programs.forget_local_links()
+    time_machine.move_to(start, tick=False)
+    assert not programs.resolve_link(token=enrollment.token).live  # not started yet
+    time_machine.move_to(start + timedelta(hours=2), tick=False)
+    assert programs.resolve_link(token=enrollment.token).live  # the same memory, now live
+    time_machine.move_to(start + timedelta(hours=3), tick=False)
+    assert not programs.resolve_link(token=enrollment.token).live  # ended
 
 
 def _old_with_ref(url, token, extra=None):
