@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +56,7 @@ _PARAMS_SQL = ", ".join(["%s"] * len(CLICK_COLUMNS))
 _INSERT_ONE_SQL = (
     f"SET LOCAL synchronous_commit TO OFF; INSERT INTO clicks ({_COLS_SQL}) VALUES ({_PARAMS_SQL})"  # noqa: E501, S608 - constants
 )
+_COPY_SQL = f"COPY clicks ({_COLS_SQL}) FROM STDIN"  # noqa: S608 - constants
 _DRAIN_INSERT_SQL = f"INSERT INTO clicks ({_COLS_SQL}) SELECT {_COLS_SQL} FROM clicks_drain ON CONFLICT (id) DO NOTHING"  # noqa: E501, S608 - constants
 _DRAIN_TABLE_SQL = (
     # made anew by every drain (dropped at commit): a pooled session's copy would outlive a
@@ -63,6 +65,7 @@ _DRAIN_TABLE_SQL = (
     "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DROP"
 )
 GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
+log = logging.getLogger(__name__)
 
 
 class TrackingError(ValueError):
@@ -249,11 +252,24 @@ def _insert_click(row: tuple) -> None:
 
 def _write_clicks(rows: list[list[str]]) -> None:
     """Buffered clicks (values as text, CLICK_COLUMNS order) into the table, ignoring ids it
-    already has. PostgreSQL: COPY into a temporary table, then one INSERT … ON CONFLICT DO
-    NOTHING; elsewhere bulk_create with ignore_conflicts."""
+    already has. PostgreSQL: COPY straight into the table (in a savepoint); only when some ids
+    are there already (a drain repeated after a crash, a batch its sender also wrote while Redis
+    failed), COPY into a temporary table and one INSERT … ON CONFLICT DO NOTHING. Elsewhere
+    bulk_create with ignore_conflicts."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                try:  # the common case costs PostgreSQL a third less than the path below
+                    with (
+                        transaction.atomic(),
+                        connection.wrap_database_errors,
+                        cursor.copy(_COPY_SQL) as copy,
+                    ):
+                        for row in rows:
+                            copy.write_row(row)
+                    return
+                except IntegrityError:
+                    log.info("clicks already written among %d; skipping them by id", len(rows))
                 cursor.execute(_DRAIN_TABLE_SQL)
                 with cursor.copy(f"COPY clicks_drain ({_COLS_SQL}) FROM STDIN") as copy:
                     for row in rows:
