@@ -1,9 +1,9 @@
 """The tracking context's public API: tracking-link clicks and referral attribution.
 
 `record_click` is the hot path of /r/<token>: a link lookup from memory, then the click goes
-to this process's queue for the Redis click buffer (REDIS_URL set; a sender thread XADDs the
-queue in batches, KANGROW_CLICK_BATCH_MS), one XADD (batching off, or the queue full) or one
-INSERT (embedded default, or Redis failing).
+to this process's queue for the Redis click buffer (REDIS_URL set; a sender thread adds the
+queue as one stream entry, KANGROW_CLICK_BATCH_MS), one XADD (batching off, or the queue full)
+or one INSERT (embedded default, or Redis failing).
 `drain_click_buffer` moves buffered clicks into the table (beat: `tracking.drain_clicks`).
 `attribute_customer` decides, once and for life, which enrollment a customer belongs to.
 """
