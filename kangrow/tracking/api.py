@@ -306,6 +306,16 @@ def drain_click_buffer(
     return buffer.drain(_write_clicks, batch_size=batch_size, max_seconds=max_seconds, wait=wait)
 
 
+def replay_dead_clicks() -> tuple[int, int]:
+    """Clicks set aside as unreadable (kangrow:clicks:dead) that this release reads, into the
+    table, each once: e.g. the entries a previous release's drain could not read during a
+    rolling deploy. Returns (clicks written, entries still unreadable); (0, 0) without the
+    buffer."""
+    if not buffer.enabled():
+        return 0, 0
+    return buffer.replay_dead(_write_clicks)
+
+
 def pending_clicks() -> int:
     """Clicks recorded but not yet in the table: in Redis or queued in this process (0 when
     the buffer is off)."""

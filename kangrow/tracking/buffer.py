@@ -469,6 +469,28 @@ def pending() -> int:
     return in_stream() + queued()
 
 
+def replay_dead(write: Callable[[list[list[str]]], None]) -> tuple[int, int]:
+    """Write the readable entries of the dead-letter stream into the table (`write`: the drain's
+    idempotent insert, so a click already there is skipped) and delete them from it; entries
+    this release cannot read either stay. Returns (clicks written, entries left)."""
+    client = drain_client()
+    written = left = 0
+    start = "-"
+    while True:
+        page = client.xrange(DEAD_STREAM, min=start, max="+", count=ENTRY_PAGE)
+        readable = [(entry_id, decode(fields)) for entry_id, fields in page]
+        rows = [row for _, found in readable if found for row in found]
+        if rows:
+            write(rows)
+            written += len(rows)
+            ids = [entry_id for entry_id, found in readable if found]
+            transaction.on_commit(lambda ids=ids: client.xdel(DEAD_STREAM, *ids), robust=True)
+        left += sum(1 for _, found in readable if found is None)
+        if len(page) < ENTRY_PAGE:
+            return written, left
+        start = "(" + page[-1][0].decode()
+
+
 def drain(
     write: Callable[[list[list[str]]], None],
     *,

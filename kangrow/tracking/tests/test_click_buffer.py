@@ -2,6 +2,7 @@
 queue that a thread per process sends in batches), the drain task writes them once, and Redis
 failing falls back to a direct insert."""
 
+import io
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import redis
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -240,6 +242,29 @@ def test_entries_hold_several_clicks_and_are_read_page_by_page(
     assert batches == [6, 6, 2]
     assert len(set(table_ids())) == 14
     assert api.pending_clicks() == 0
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_entries_set_aside_are_replayed_once_this_release_reads_them(click_buffer, enrollment):
+    # given what an older drain set aside during a rolling deploy: this release's entries (one
+    # of its clicks already in the table) next to one that nobody reads
+    new = [click_row(enrollment) for _ in range(3)]
+    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry(new[:2]))
+    click_buffer.xadd(buffer.DEAD_STREAM, {buffer.FIELD: "not json"})
+    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry(new[2:]))
+    api._write_clicks([buffer.as_text(new[2])])
+    # when an operator replays them
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 entry still unreadable"):
+        call_command("replay_dead_clicks", stdout=out)
+    # then each click is in the table once, and only the unreadable entry is left
+    assert "3 click(s) written" in out.getvalue()
+    assert sorted(table_ids()) == sorted(str(row[0]) for row in new)
+    assert [f for _, f in click_buffer.xrange(buffer.DEAD_STREAM)] == [{b"c": b"not json"}]
+    with pytest.raises(CommandError):
+        call_command("replay_dead_clicks", stdout=out)
+    assert Click.objects.count() == 3
 
 
 def test_the_buffer_knows_the_width_of_a_click_row():
