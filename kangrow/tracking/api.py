@@ -268,7 +268,9 @@ def _write_clicks(rows: list[list[str]]) -> None:
                         for row in rows:
                             copy.write_row(row)
                     return
-                except IntegrityError:
+                except IntegrityError as exc:
+                    if getattr(exc.__cause__, "sqlstate", None) != "23505":  # not a unique id
+                        raise
                     log.info("clicks already written among %d; skipping them by id", len(rows))
                 cursor.execute(_DRAIN_TABLE_SQL)
                 with cursor.copy(f"COPY clicks_drain ({_COLS_SQL}) FROM STDIN") as copy:
@@ -298,21 +300,22 @@ def drain_click_buffer(
     batch leaves Redis only after it is committed, and a click already in the table is skipped,
     so a repeated or interrupted drain never loses or duplicates one. One drain runs at a time:
     `wait` seconds for a running one, else return 0 at once. This process's queued clicks are
-    sent first (a demo, a test, the profile; a worker has none). Returns the entries moved (0
-    when the buffer is off)."""
+    sent first (a demo, a test, the profile; a worker has none), and the entries set aside
+    since the last drain that this release reads are written too. Returns the clicks moved plus
+    the unreadable entries set aside (0 when the buffer is off)."""
     if not buffer.enabled():
         return 0
     buffer.flush()
     return buffer.drain(_write_clicks, batch_size=batch_size, max_seconds=max_seconds, wait=wait)
 
 
-def replay_dead_clicks() -> tuple[int, int]:
+def replay_dead_clicks() -> tuple[int, int] | None:
     """Clicks set aside as unreadable (kangrow:clicks:dead) that this release reads, into the
     table, each once: e.g. the entries a previous release's drain could not read during a
-    rolling deploy. Returns (clicks written, entries still unreadable); (0, 0) without the
-    buffer."""
+    rolling deploy (each drain also replays the entries set aside since the one before).
+    Returns (clicks written, entries left), None when the buffer is off."""
     if not buffer.enabled():
-        return 0, 0
+        return None
     return buffer.replay_dead(_write_clicks)
 
 

@@ -49,7 +49,14 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -57,13 +64,19 @@ log = logging.getLogger(__name__)
 
 STREAM = "kangrow:clicks"
 DEAD_STREAM = "kangrow:clicks:dead"  # entries a drain could not read, kept for a person to see
+DEAD_SEEN = "kangrow:clicks:dead-seen"  # the last dead entry the drains have tried to replay
 DRAIN_LOCK = "kangrow:clicks:drain-lock"
 FIELD = "c"
 COUNT_FIELD = "n"
 VERSION = 2  # 1: one click per entry (still read)
 COLUMNS = 14  # len(api.CLICK_COLUMNS); a column added to clicks means VERSION 3
 ENTRY_ROWS = 500  # most clicks in one stream entry
-ENTRY_PAGE = 20  # entries per XRANGE: at most ENTRY_PAGE * ENTRY_ROWS clicks in memory
+ENTRY_BYTES = 64 * 1024  # most JSON in one entry: a batch of long rows is split further
+# Entries per XRANGE: FIRST_PAGE, then as many as hold about PAGE_BYTES going by the entries
+# read so far, at most MAX_PAGE (so at most MAX_PAGE * ENTRY_BYTES however the sizes vary)
+FIRST_PAGE = 20
+PAGE_BYTES = 4 * 1024 * 1024
+MAX_PAGE = 1000
 RETRY_SECONDS = 5.0
 BATCH_ROWS = ENTRY_ROWS  # this many queued clicks are sent without waiting out the interval
 PIPELINE_ROWS = 4 * ENTRY_ROWS  # most clicks in one pipelined round trip: a backlog leaves fast
@@ -141,9 +154,25 @@ def as_text(row: Row) -> list[str]:
 
 
 def entry(rows: Sequence[Row]) -> dict[str, str | int]:
-    """The fields of one stream entry holding `rows` (at most ENTRY_ROWS)."""
+    """The fields of one stream entry holding `rows` (JSON is ASCII: its length is its size)."""
     document = json.dumps([VERSION, *map(as_text, rows)], separators=(",", ":"))
     return {FIELD: document, COUNT_FIELD: len(rows)}
+
+
+def entries(rows: Sequence[Row]) -> Iterator[dict[str, str | int]]:
+    """`rows` as stream entries of at most ENTRY_ROWS clicks and, but for a single click,
+    ENTRY_BYTES of JSON."""
+    for start in range(0, len(rows), ENTRY_ROWS):
+        chunk = rows[start : start + ENTRY_ROWS]
+        fields = entry(chunk)
+        size = len(fields[FIELD])  # type: ignore[arg-type]
+        if size <= ENTRY_BYTES or len(chunk) == 1:
+            yield fields
+            continue
+        parts = min(-(-size // ENTRY_BYTES), len(chunk))  # rows vary: a part may split again
+        step = -(-len(chunk) // parts)
+        for part in range(0, len(chunk), step):
+            yield from entries(chunk[part : part + step])
 
 
 def _is_row(row: object) -> bool:
@@ -168,19 +197,29 @@ def decode(fields: dict[bytes, bytes]) -> list[list[str]] | None:
     return rows if rows and all(map(_is_row, rows)) else None
 
 
-def _chunks(rows: Sequence[Row]) -> Iterator[Sequence[Row]]:
-    for start in range(0, len(rows), ENTRY_ROWS):
-        yield rows[start : start + ENTRY_ROWS]
-
-
-def _entries(client: redis.Redis, start: str) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
-    """The stream's entries from `start` (an XRANGE bound) on, ENTRY_PAGE per round trip."""
+def _pages(
+    client: redis.Redis, start: str, stream: str = STREAM
+) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
+    """The stream's entries from `start` (an XRANGE bound) on, a page per round trip: its
+    size follows the entries' (FIRST_PAGE, then about PAGE_BYTES, at most MAX_PAGE)."""
+    count = FIRST_PAGE
+    field = FIELD.encode()
     while True:
-        page = client.xrange(STREAM, min=start, max="+", count=ENTRY_PAGE)
-        yield from page
-        if len(page) < ENTRY_PAGE:
+        page = client.xrange(stream, min=start, max="+", count=count)
+        if page:
+            yield page
+        if len(page) < count:
             return
         start = "(" + page[-1][0].decode()
+        average = sum(len(fields.get(field, b"")) for _, fields in page) / len(page)
+        count = max(1, min(MAX_PAGE, int(PAGE_BYTES // max(average, 1.0))))
+
+
+def _entries(
+    client: redis.Redis, start: str, stream: str = STREAM
+) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+    for page in _pages(client, start, stream):
+        yield from page
 
 
 def has_click(*, enrollment_id: str, since: datetime, until: datetime) -> bool:
@@ -331,8 +370,8 @@ class _Sender:
         if not (_down_until and time.monotonic() < _down_until):
             try:
                 pipe = _shared_client(SENDER_TIMEOUT).pipeline(transaction=False)
-                for chunk in _chunks(rows):
-                    pipe.xadd(STREAM, entry(chunk))
+                for fields in entries(rows):
+                    pipe.xadd(STREAM, fields)
                 pipe.execute()
             except (redis.RedisError, OSError) as exc:
                 _down_until = time.monotonic() + RETRY_SECONDS
@@ -458,7 +497,8 @@ def queued() -> int:
 
 
 def in_stream() -> int:
-    """Clicks waiting in the stream (reads every entry's count: for tests and operators)."""
+    """Clicks waiting in the stream. Reads every entry (XLEN counts entries, not clicks): for
+    tests and operators, not for a request or a periodic task."""
     return sum(
         int(fields.get(COUNT_FIELD.encode(), 1)) for _, fields in _entries(drain_client(), "-")
     )
@@ -469,26 +509,43 @@ def pending() -> int:
     return in_stream() + queued()
 
 
-def replay_dead(write: Callable[[list[list[str]]], None]) -> tuple[int, int]:
-    """Write the readable entries of the dead-letter stream into the table (`write`: the drain's
-    idempotent insert, so a click already there is skipped) and delete them from it; entries
-    this release cannot read either stay. Returns (clicks written, entries left)."""
-    client = drain_client()
+def _replay_dead(
+    client: redis.Redis, write: Callable[[list[list[str]]], None], start: str, *, stop: bool
+) -> tuple[int, int, str]:
+    """The readable entries of the dead-letter stream from `start` (an XRANGE bound) on, into
+    the table with `write` (the drain's idempotent insert: a click already there is skipped),
+    deleted once that commits. Entries this release cannot read stay, and so do those of a page
+    the database refused (logged; the operator's command tries them again). With `stop`, a
+    database that failed rather than refused the rows (OperationalError: down, restarting) ends
+    the replay before that page, so the next drain tries it again. Returns (clicks written,
+    entries left, the bound after the last entry dealt with)."""
     written = left = 0
-    start = "-"
-    while True:
-        page = client.xrange(DEAD_STREAM, min=start, max="+", count=ENTRY_PAGE)
+    for page in _pages(client, start, DEAD_STREAM):
         readable = [(entry_id, decode(fields)) for entry_id, fields in page]
         rows = [row for _, found in readable if found for row in found]
+        ids = [entry_id for entry_id, found in readable if found]
+        left += len(page) - len(ids)
         if rows:
-            write(rows)
-            written += len(rows)
-            ids = [entry_id for entry_id, found in readable if found]
-            transaction.on_commit(lambda ids=ids: client.xdel(DEAD_STREAM, *ids), robust=True)
-        left += sum(1 for _, found in readable if found is None)
-        if len(page) < ENTRY_PAGE:
-            return written, left
+            try:
+                write(rows)
+            except (DatabaseError, ValueError) as exc:  # the class only: it may quote a row
+                log.error("could not write %d set-aside clicks (%s); they stay in %s", len(rows),
+                          type(exc).__name__, DEAD_STREAM)  # fmt: skip
+                if stop and isinstance(exc, OperationalError | InterfaceError):
+                    return written, left, start
+                left += len(ids)
+            else:
+                written += len(rows)
+                transaction.on_commit(lambda ids=ids: client.xdel(DEAD_STREAM, *ids), robust=True)
         start = "(" + page[-1][0].decode()
+    return written, left, start
+
+
+def replay_dead(write: Callable[[list[list[str]]], None]) -> tuple[int, int]:
+    """Every readable entry of the dead-letter stream into the table (see _replay_dead).
+    Returns (clicks written, entries left)."""
+    written, left, _ = _replay_dead(drain_client(), write, "-", stop=False)
+    return written, left
 
 
 def drain(
@@ -544,6 +601,14 @@ def drain(
             moved += len(rows)
             if time.monotonic() > deadline:
                 break
+        # Entries set aside since the last drain, e.g. by a worker of the previous release that
+        # did not know this format during a rolling deploy: written now, each once.
+        seen = client.get(DEAD_SEEN)
+        start = seen.decode() if seen else "-"
+        replayed, _, after = _replay_dead(client, write, start, stop=True)
+        moved += replayed
+        if after != start:
+            transaction.on_commit(lambda: client.set(DEAD_SEEN, after), robust=True)
     finally:
         try:
             lock.release()

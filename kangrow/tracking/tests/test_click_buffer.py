@@ -19,8 +19,8 @@ import httpx
 import pytest
 import redis
 from django.core.cache import cache
-from django.core.management import CommandError, call_command
-from django.db import connection
+from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 from uuid_utils.compat import uuid7
@@ -129,21 +129,29 @@ def test_a_drain_that_fails_after_its_commit_is_completed_by_the_next(
     assert api.pending_clicks() == 0
 
 
+def write_failing_at(monkeypatch, call: int, error: Exception) -> list[int]:
+    """The drain's table insert raising `error` on its `call`-th call (1 for the first);
+    returns the sizes of the batches it was given."""
+    real = api._write_clicks
+    sizes: list[int] = []
+
+    def write(rows):
+        sizes.append(len(rows))
+        if len(sizes) == call:
+            raise error
+        real(rows)
+
+    monkeypatch.setattr(api, "_write_clicks", write)
+    return sizes
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_that_fails_to_insert_stays_in_redis(click_buffer, enrollment, monkeypatch):
     for _ in range(5):
         follow(enrollment)
     real_write = api._write_clicks
-    batches = []
-
-    def second_batch_fails(rows):
-        batches.append(len(rows))
-        if len(batches) == 2:
-            raise RuntimeError("database went away")
-        real_write(rows)
-
-    monkeypatch.setattr(api, "_write_clicks", second_batch_fails)
+    write_failing_at(monkeypatch, 2, RuntimeError("database went away"))
     with pytest.raises(RuntimeError):
         api.drain_click_buffer(batch_size=2)
     # the first batch is in, the rest still waits
@@ -213,7 +221,8 @@ def test_entries_of_the_release_before_one_click_each_are_still_drained(click_bu
 def test_entries_hold_several_clicks_and_are_read_page_by_page(
     click_buffer, enrollment, monkeypatch
 ):
-    monkeypatch.setattr(buffer, "ENTRY_PAGE", 2)
+    monkeypatch.setattr(buffer, "FIRST_PAGE", 2)
+    monkeypatch.setattr(buffer, "MAX_PAGE", 2)
     # four entries of old clicks, then one whose last click is recent
     old = timezone.now() - timedelta(hours=1)
     for _ in range(4):
@@ -228,8 +237,8 @@ def test_entries_hold_several_clicks_and_are_read_page_by_page(
         since=timezone.now() - timedelta(minutes=1),
         until=timezone.now(),
     )
-    assert not buffer.has_click(
-        enrollment_id=str(enrollment.campaign_id),
+    assert not buffer.has_click(  # another enrollment: no click of its own in the window
+        enrollment_id=str(uuid7()),
         since=timezone.now() - timedelta(minutes=1),
         until=timezone.now(),
     )
@@ -244,27 +253,147 @@ def test_entries_hold_several_clicks_and_are_read_page_by_page(
     assert api.pending_clicks() == 0
 
 
+def set_aside_by_an_older_drain(client, enrollment) -> list[tuple]:
+    """What a previous release's drain sets aside during a rolling deploy: this release's
+    entries (the last click already in the table) next to one that nobody reads."""
+    new = [click_row(enrollment) for _ in range(3)]
+    client.xadd(buffer.DEAD_STREAM, buffer.entry(new[:2]))
+    client.xadd(buffer.DEAD_STREAM, {buffer.FIELD: "not json"})
+    client.xadd(buffer.DEAD_STREAM, buffer.entry(new[2:]))
+    api._write_clicks([buffer.as_text(new[2])])
+    return new
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_entries_set_aside_are_replayed_once_this_release_reads_them(click_buffer, enrollment):
-    # given what an older drain set aside during a rolling deploy: this release's entries (one
-    # of its clicks already in the table) next to one that nobody reads
-    new = [click_row(enrollment) for _ in range(3)]
-    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry(new[:2]))
-    click_buffer.xadd(buffer.DEAD_STREAM, {buffer.FIELD: "not json"})
-    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry(new[2:]))
-    api._write_clicks([buffer.as_text(new[2])])
-    # when an operator replays them
-    out = io.StringIO()
-    with pytest.raises(CommandError, match="1 entry still unreadable"):
-        call_command("replay_dead_clicks", stdout=out)
+def test_the_next_drain_writes_what_an_older_drain_set_aside(click_buffer, enrollment):
+    new = set_aside_by_an_older_drain(click_buffer, enrollment)
+    follow(enrollment)
+    # when this release's drain runs
+    assert api.drain_click_buffer() == 1 + 3
     # then each click is in the table once, and only the unreadable entry is left
-    assert "3 click(s) written" in out.getvalue()
-    assert sorted(table_ids()) == sorted(str(row[0]) for row in new)
+    assert len(table_ids()) == 4
+    assert {str(row[0]) for row in new} <= set(table_ids())
     assert [f for _, f in click_buffer.xrange(buffer.DEAD_STREAM)] == [{b"c": b"not json"}]
-    with pytest.raises(CommandError):
-        call_command("replay_dead_clicks", stdout=out)
-    assert Click.objects.count() == 3
+    # and later drains do not read the dead-letter stream again from its start
+    assert click_buffer.get(buffer.DEAD_SEEN)
+    assert api.drain_click_buffer() == 0
+    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry([click_row(enrollment)]))
+    assert api.drain_click_buffer() == 1
+    assert Click.objects.count() == 5
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_replays_every_entry_set_aside_page_by_page(
+    click_buffer, enrollment, monkeypatch
+):
+    monkeypatch.setattr(buffer, "FIRST_PAGE", 2)
+    new = set_aside_by_an_older_drain(click_buffer, enrollment)
+    more = [click_row(enrollment) for _ in range(4)]
+    for row in more:  # more pages of them
+        click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry([row]))
+    # a drain already went past them (e.g. their rows were refused then)
+    click_buffer.set(buffer.DEAD_SEEN, "+")
+    assert api.drain_click_buffer() == 0
+    out = io.StringIO()
+    call_command("replay_dead_clicks", stdout=out)
+    assert "7 click(s) written" in out.getvalue()
+    assert "1 entry left in it (unreadable)" in out.getvalue()
+    assert sorted(table_ids()) == sorted(str(row[0]) for row in new + more)
+    assert click_buffer.xlen(buffer.DEAD_STREAM) == 1
+    call_command("replay_dead_clicks", stdout=out)
+    assert Click.objects.count() == 7
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_rows_the_database_refuses_stay_set_aside_and_the_rest_is_written(
+    click_buffer, enrollment, monkeypatch
+):
+    monkeypatch.setattr(buffer, "FIRST_PAGE", 1)
+    bad = list(buffer.as_text(click_row(enrollment)))
+    bad[4] = "not a time"  # valid JSON, refused by the database
+    click_buffer.xadd(buffer.DEAD_STREAM, {buffer.FIELD: json.dumps([2, bad])})
+    good = click_row(enrollment)
+    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry([good]))
+    # a drain writes what the database takes and goes past the rest, which stays set aside
+    assert api.drain_click_buffer() == 1
+    assert table_ids() == [str(good[0])]
+    assert click_buffer.xlen(buffer.DEAD_STREAM) == 1
+    assert api.drain_click_buffer() == 0  # not tried again by every drain
+    # the operator's replay tries it again and counts it as left
+    assert api.replay_dead_clicks() == (0, 1)
+    assert click_buffer.xlen(buffer.DEAD_STREAM) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_database_failing_for_a_moment_leaves_the_replay_to_the_next_drain(
+    click_buffer, enrollment, monkeypatch
+):
+    from django.db import OperationalError
+
+    rows = [click_row(enrollment) for _ in range(2)]
+    click_buffer.xadd(buffer.DEAD_STREAM, buffer.entry(rows))
+    calls = write_failing_at(monkeypatch, 1, OperationalError("server closed the connection"))
+    assert api.drain_click_buffer() == 0
+    assert click_buffer.get(buffer.DEAD_SEEN) is None  # the cursor did not move past them
+    assert api.drain_click_buffer() == 2
+    assert calls == [2, 2]
+    assert sorted(table_ids()) == sorted(str(row[0]) for row in rows)
+    assert click_buffer.xlen(buffer.DEAD_STREAM) == 0
+
+
+def test_without_the_buffer_there_is_nothing_to_replay(settings):
+    settings.REDIS_URL = ""
+    out = io.StringIO()
+    call_command("replay_dead_clicks", stdout=out)
+    assert "The click buffer is off" in out.getvalue()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_in_a_callers_transaction_skips_known_ids_and_deletes_at_commit(
+    click_buffer, enrollment
+):
+    follow(enrollment)
+    api.drain_click_buffer()
+    for row in Click.objects.values_list(*api.CLICK_COLUMNS):
+        assert buffer.append(row)  # drained again: its COPY meets the id
+    follow(enrollment)
+    with transaction.atomic():
+        assert api.drain_click_buffer() == 2
+        assert api.pending_clicks() == 2  # still in Redis until the commit
+    assert api.pending_clicks() == 0
+    assert Click.objects.count() == 2
+
+
+def test_a_batch_of_long_rows_is_split_into_entries_of_bounded_size(enrollment):
+    rows = [click_row(enrollment) for _ in range(40)]
+    long = [(*row[:6], "x" * 512, "y" * 1000, "z" * 2000, *row[9:]) for row in rows]
+    assert [f[buffer.COUNT_FIELD] for f in buffer.entries(rows)] == [40]  # short: one entry
+    # with the long ones (~3.6 KB each) the batch is more than ENTRY_BYTES: several entries
+    fields = list(buffer.entries(rows + long))
+    assert all(len(f[buffer.FIELD]) <= buffer.ENTRY_BYTES for f in fields)
+    assert len(fields) > 2
+    decoded = [row for f in fields for row in buffer.decode({b"c": f[buffer.FIELD].encode()})]
+    assert decoded == [buffer.as_text(row) for row in rows + long]
+
+
+@pytest.mark.redis
+def test_pages_grow_to_about_page_bytes_when_entries_are_small(
+    click_buffer, enrollment, monkeypatch
+):
+    at = timezone.now().replace(microsecond=1)
+    one = buffer.entry([click_row(enrollment, clicked_at=at)])
+    monkeypatch.setattr(buffer, "FIRST_PAGE", 2)
+    monkeypatch.setattr(buffer, "PAGE_BYTES", 10 * len(one[buffer.FIELD]))
+    for _ in range(30):
+        click_buffer.xadd(buffer.STREAM, buffer.entry([click_row(enrollment, clicked_at=at)]))
+    assert [len(page) for page in buffer._pages(click_buffer, "-")] == [2, 10, 10, 8]
+    monkeypatch.setattr(buffer, "MAX_PAGE", 4)
+    assert [len(page) for page in buffer._pages(click_buffer, "-")] == [2, 4, 4, 4, 4, 4, 4, 4]
 
 
 def test_the_buffer_knows_the_width_of_a_click_row():
