@@ -87,11 +87,18 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'kangrow.sqlite3'}"),
 }
-DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
-# Persistent connections (bench/: a new PostgreSQL connection per request cost the tracking
-# redirect 90% of its throughput); health-checked so a restarted database is survived.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# A streaming replica of the primary (docs/scaling.md): the affiliate's dashboard figures and
+# referral table read from it (kangrow.core.replica); everything else uses the primary.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+KANGROW_READ_REPLICA = "replica" in DATABASES
+DATABASE_ROUTERS = ["kangrow.core.replica.ReplicaRouter"]
+for _db in DATABASES.values():
+    _db.setdefault("ATOMIC_REQUESTS", False)
+    # Persistent connections (bench/: a new PostgreSQL connection per request cost the tracking
+    # redirect 90% of its throughput); health-checked so a restarted database is survived.
+    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    _db.setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):
         # a fresh clone has no data folder yet: SQLite would fail with "unable to open"

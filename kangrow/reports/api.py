@@ -13,7 +13,9 @@ query each), so a dashboard costs a fixed number of queries whatever the number 
 - earnings per click (EPC): those commissions (all statuses, net) ÷ clicks, per currency;
 - cancellations: referred customers who cancelled in the period.
 
-Days are UTC calendar days; `start` and `end` are both included.
+Days are UTC calendar days; `start` and `end` are both included. The dashboard's reads go to
+the read replica when one is configured (kangrow.core.replica); the streaming exports hold one
+cursor for their whole run and read the primary.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fractions import Fraction
 from uuid import UUID
 
 from kangrow.core.money import Money, apply_rate
+from kangrow.core.replica import on_replica
 from kangrow.ledger import api as ledger_api
 from kangrow.programs import api as programs_api
 from kangrow.tracking import api as tracking_api
@@ -242,6 +245,7 @@ def _names(affiliate_id: UUID) -> tuple[list[programs_api.EnrollmentRef], _Names
 # --- stats -------------------------------------------------------------------------------------
 
 
+@on_replica
 def get_affiliate_stats(
     *, affiliate_id: UUID, start: date, end: date, campaign_id: UUID | None = None
 ) -> AffiliateStats:
@@ -342,6 +346,7 @@ def _choices(names: _Names) -> list[CampaignChoice]:
     return sorted(choices, key=lambda c: c.label.lower())
 
 
+@on_replica
 def list_campaign_choices(*, affiliate_id: UUID) -> list[CampaignChoice]:
     """The campaigns the affiliate has joined (or left), for a filter: "App · Campaign"."""
     return _choices(_names(affiliate_id)[1])
@@ -381,6 +386,7 @@ def _referral_rows(
     return rows
 
 
+@on_replica
 def list_referrals_page(
     *, affiliate_id: UUID, page: int = 1, per_page: int = 25, campaign_id: UUID | None = None
 ) -> ReferralPage:
