@@ -20,7 +20,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .harness import PY, ROOT, Stack, common_args, report, sampling_rss, wait_until
+from .harness import (
+    PY,
+    ROOT,
+    Stack,
+    common_args,
+    cpu_per_request,
+    cpu_used,
+    report,
+    sampling_rss,
+    wait_until,
+)
 
 
 def signed_requests(rows: list[tuple], total: int, duplicates: float, seed: int) -> list[dict]:
@@ -86,7 +96,11 @@ def main() -> None:
 
                 return [worker.pid, *children(worker.pid)]
 
-            with sampling_rss(web.worker_pids) as web_rss, sampling_rss(worker_pids) as cel_rss:
+            with (
+                sampling_rss(web.worker_pids) as web_rss,
+                sampling_rss(worker_pids) as cel_rss,
+                cpu_used() as cpu,
+            ):
                 started = time.monotonic()
                 sender = subprocess.run(
                     [PY, "-m", "bench.sender", "--base", web.base, "--requests", str(path),
@@ -127,6 +141,7 @@ def main() -> None:
                 "posts_per_s_end_to_end": round(sent["sent"] / (finished - started), 1),
                 "seconds_to_last_commission": round(finished - started, 2),
                 "seconds_after_last_post": round(finished - posted_at, 2),
+                "cpu_us_per_post": cpu_per_request(cpu, sent["sent"], finished - started),
                 "commissions_created": commissions,
                 "duplicate_commissions": commissions - invoices,
                 "web_worker_peak_rss_mib": round(web_rss["max"], 1),

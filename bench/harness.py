@@ -372,7 +372,7 @@ def _cpu_group(comm: str, argv: list[str]) -> str:
         return "web"
     if comm in ("postgres", "redis-server"):
         return comm.removesuffix("-server")
-    if comm == "wrk" or "bench.loadgen" in argv:
+    if comm == "wrk" or "bench.loadgen" in argv or "bench.sender" in argv:
         return "load"
     return "other"
 
@@ -380,8 +380,9 @@ def _cpu_group(comm: str, argv: list[str]) -> str:
 def cpu_seconds_by_group() -> dict[str, float]:
     """CPU seconds (user + system) used so far by every process on the machine, and by the
     children they have reaped (a PostgreSQL backend that ended counts for the postmaster), in
-    groups: web, celery, beat, postgres, redis, load (wrk and bench.loadgen: the children this
-    process reaped count here), other (this process and the rest of the machine)."""
+    groups: web, celery, beat, postgres, redis, load (wrk, bench.loadgen, bench.sender: the
+    children this process reaped count here), other (this process and the rest of the
+    machine)."""
     tick = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
 
@@ -418,6 +419,15 @@ def cpu_used() -> Iterator[dict[str, float]]:
     finally:
         after = cpu_seconds_by_group()
         used.update({k: round(v - before.get(k, 0.0), 3) for k, v in sorted(after.items())})
+
+
+def cpu_per_request(cpu: dict[str, float], requests: int, seconds: float) -> dict[str, Any]:
+    """Microseconds of CPU per request in each process group, from what cpu_used() filled in
+    over `requests` requests and `seconds` of wall time ("total" counts every process on the
+    machine; "cores_busy" is its CPU seconds per second: 2.0 is both cores busy)."""
+    per = {g: round(used / requests * 1e6) for g, used in cpu.items()}
+    busy = sum(cpu.values()) / seconds
+    return {**dict(sorted(per.items())), "total": sum(per.values()), "cores_busy": round(busy, 2)}
 
 
 def common_args(parser: Any) -> None:

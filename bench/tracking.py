@@ -25,6 +25,7 @@ from .harness import (
     PY,
     Stack,
     common_args,
+    cpu_per_request,
     cpu_used,
     fixed_rate,
     report,
@@ -35,6 +36,11 @@ from .harness import (
 )
 
 STREAM = "kangrow:clicks"  # kangrow.tracking.buffer.STREAM
+
+
+def round_cpu(result: dict) -> dict:
+    """CPU per request of each process group during one wrk round."""
+    return cpu_per_request(result["cpu"], result["requests"], result["seconds"])
 
 
 @contextlib.contextmanager
@@ -68,15 +74,6 @@ def wait_drained(redis_url: str, timeout: float = 300) -> float:
     wait_until(lambda: client.xlen(STREAM) == 0, timeout=timeout, what="click drain")
     client.close()
     return time.monotonic() - start
-
-
-def cpu_per_request(result: dict) -> dict[str, int]:
-    """Microseconds of CPU per request in each process group during one round
-    (harness.cpu_seconds_by_group; "total" counts every process on the machine, and its
-    CPU seconds per second of the round: 2.0 is both cores busy)."""
-    per = {g: round(used / result["requests"] * 1e6) for g, used in result["cpu"].items()}
-    busy = sum(result["cpu"].values()) / result["seconds"]
-    return {**dict(sorted(per.items())), "total": sum(per.values()), "cores_busy": round(busy, 2)}
 
 
 def main() -> None:
@@ -172,8 +169,8 @@ def main() -> None:
                 "ratio_per_round_median": round(ratios[len(ratios) // 2], 3),
                 "ratio_per_round": [round(r, 3) for r in ratios],
                 "floor_rounds_rps": [round(r["rps"]) for r in floors],
-                "floor_best_round_cpu_us_per_request": cpu_per_request(floor),
-                "redirect_best_round_cpu_us_per_request": cpu_per_request(redirect),
+                "floor_best_round_cpu_us_per_request": round_cpu(floor),
+                "redirect_best_round_cpu_us_per_request": round_cpu(redirect),
                 "redirect_rounds_rps": [round(r["rps"]) for r in redirects],
                 "fixed_500_rps": fixed["rps"],
                 "fixed_500_p50_ms": fixed["p50_ms"],

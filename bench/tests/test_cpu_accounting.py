@@ -19,6 +19,7 @@ from bench.harness import _cpu_group, cpu_used
         ("redis-server", ["redis-server 127.0.0.1:6379"], "redis"),
         ("wrk", ["wrk", "-t1", "-c16"], "load"),
         ("python", ["python", "-m", "bench.loadgen", "--rate", "500"], "load"),
+        ("python", ["python", "-m", "bench.sender", "--connections", "16"], "load"),
         ("bash", ["bash"], "other"),
     ],
 )  # fmt: skip

@@ -1,0 +1,153 @@
+"""Where a money event's time goes, in process: the signed POST, then the drain that turns it
+into a commission, each timed and under cProfile.
+
+    .venv/bin/python -m bench.profile_events --events 3000
+
+Starts the bench stack (PostgreSQL + Redis, like bench.events), then in one child process
+calls the WSGI application directly (no HTTP, no load generator) with `--events` signed
+invoice.paid posts for referred customers (30 % repeats), then runs `ledger.api.drain_events`
+over what they stored (no Celery worker: the queued drain tasks are left unconsumed). Each half
+runs twice on fresh events: timed (wall and this process's CPU per post or event), then under
+cProfile, printing the functions with the most own time. PostgreSQL's and Redis' CPU is not
+counted here; bench.events measures every process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+
+from .harness import Stack, report
+
+
+def _environ(request: dict) -> dict:
+    body = request["body"].encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": request["path"],
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "198.51.100.9",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    for name, value in request["headers"].items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _print_profile(title: str, profiler: cProfile.Profile, top: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top * 2)
+    print(f"==== {title} under cProfile\n{out.getvalue()}")
+
+
+def _inner(events: int, top: int) -> None:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from config.wsgi import application
+    from kangrow.ledger import api as ledger_api
+
+    from .events import signed_requests
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT a.slug, a.signing_secret, r.customer_id FROM referrals r "
+            "JOIN apps a ON a.id = r.app_id JOIN campaigns c ON c.id = r.campaign_id "
+            "WHERE r.status = 'active' AND NOT r.self_referral AND c.recurring "
+            "AND c.recurring_months IS NULL ORDER BY r.id LIMIT 20000"
+        )
+        rows = cur.fetchall()
+    if not rows:
+        raise SystemExit("no referred customer: generate data first")
+
+    def start_response(status: str, headers: list) -> None:
+        if status[:3] not in ("200", "202"):
+            raise RuntimeError(f"unexpected {status}")
+
+    def post_all(requests: list[dict]) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for request in requests:
+            body = application(_environ(request), start_response)
+            for _ in body:
+                pass
+            body.close()
+        n = len(requests)
+        return (time.perf_counter() - t0) / n * 1000, (time.process_time() - c0) / n * 1000
+
+    def drain() -> tuple[int, float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        done = ledger_api.drain_events()
+        spent = time.perf_counter() - t0, time.process_time() - c0
+        return done, spent[0] / max(done, 1) * 1000, spent[1] / max(done, 1) * 1000
+
+    figures: dict = {}
+    seed = int(time.time())
+    post_all(signed_requests(rows, min(events, 300), 0.3, seed))  # warm: imports, connections
+    drain()
+    for n, profiled in ((1, False), (2, True)):
+        requests = signed_requests(rows, events, 0.3, seed + n)
+        profiler = cProfile.Profile() if profiled else None
+        suffix = "_profiled" if profiled else ""
+        if profiler:
+            profiler.enable()
+        wall, cpu = post_all(requests)
+        if profiler:
+            profiler.disable()
+            _print_profile(f"{events} posts", profiler, top)
+        figures[f"post_ms{suffix}"] = round(wall, 4)
+        figures[f"post_cpu_ms{suffix}"] = round(cpu, 4)
+        profiler = cProfile.Profile() if profiled else None
+        if profiler:
+            profiler.enable()
+        done, wall, cpu = drain()
+        if profiler:
+            profiler.disable()
+            _print_profile(f"the drain of {done} events", profiler, top)
+        figures[f"drained_events{suffix}"] = done
+        figures[f"drain_ms_per_event{suffix}"] = round(wall, 4)
+        figures[f"drain_cpu_ms_per_event{suffix}"] = round(cpu, 4)
+    report("events-profile", figures)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000, help="posts, repeats included")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--scale", type=float, default=0.01)
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        _inner(args.events, args.top)
+        return
+    with Stack(scale=args.scale) as stack:
+        out = stack.run_py(
+            "-m", "bench.profile_events", "--inner", "--events", str(args.events),
+            "--top", str(args.top), timeout=1800,
+        )  # fmt: skip
+        sys.stdout.write(out)
+        print(f"  load average at the end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
