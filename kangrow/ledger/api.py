@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Min, Q, Sum
@@ -101,10 +102,12 @@ def event_backoff(attempts: int) -> timedelta:
 #
 # Processing is batched: a stored event does not get a task of its own. Its commit asks for a
 # *drain* (`_schedule_drain`), unless one is already queued and has not started yet (a short-
-# lived flag in the shared cache), and a drain takes due events in arrival order, DRAIN_BATCH at
-# a time (FOR UPDATE SKIP LOCKED, so drains on several workers never take the same event), one
-# transaction per batch, each event in its own savepoint. A drain clears the flag before its first
-# claim, so an event committed after that asks for a new drain: none is left behind. If a queued
+# lived flag in the shared cache). A queued drain starts KANGROW_EVENTS_DRAIN_DELAY_MS later, so
+# that it finds a batch rather than one event, and takes due events in arrival order, DRAIN_BATCH
+# at a time (FOR UPDATE SKIP LOCKED, so drains on several workers never take the same event), one
+# transaction per batch, each event in its own savepoint, until a batch is not full. A drain
+# clears the flag before its first claim, so an event committed after that asks for a new drain:
+# none is left behind. If a queued
 # drain is lost, the flag expires and the scheduled `process_due_events` (a drain too) picks the
 # events up from their stored rows.
 
@@ -125,7 +128,7 @@ def _schedule_drain() -> None:
         except Exception:  # cache down: queue one anyway
             logger.exception("could not check the events drain flag")
     try:
-        tasks.drain_events.delay()
+        tasks.drain_events.apply_async(countdown=settings.KANGROW_EVENTS_DRAIN_DELAY_MS / 1000)
     except Exception:  # broker down: the scheduled process_due_events picks the events up
         logger.exception("could not enqueue the events drain")
         with contextlib.suppress(Exception):
@@ -249,7 +252,7 @@ def process_event(*, event_id: UUID | str) -> str:
             return "missing"
         if event.status == PaymentEvent.Status.PROCESSED:
             return event.status
-        return _process_locked([event], in_drain=False)[event.id]
+        return _process_locked([event], in_drain=False)[0][event.id]
 
 
 def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
@@ -258,7 +261,14 @@ def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
 
     If the batch as a whole fails (a deadlock, a lost connection), its events are processed one
     by one instead, each in its own transaction."""
+    return _claim_batch(limit)[0]
+
+
+def _claim_batch(limit: int) -> tuple[int, int]:
+    """process_event_batch, also saying how many waiting events the batch made due again (they
+    are a drain's to take; processed one by one after a failed batch, they queue their own)."""
     ids: list[UUID] = []
+    woken = 0
     try:
         with transaction.atomic():
             _serialise_applying()
@@ -269,7 +279,7 @@ def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
             )
             ids = [e.id for e in events]
             if events:
-                _process_locked(events, in_drain=True)
+                woken = _process_locked(events, in_drain=True)[1]
     except Exception:
         if not ids:
             raise
@@ -280,7 +290,8 @@ def process_event_batch(*, limit: int = DRAIN_BATCH) -> int:
             except Exception as exc:  # outside the event's savepoint: count it, keep going
                 logger.exception("payment event %s failed outside its savepoint", event_id)
                 _fail_alone(event_id, exc)
-    return len(ids)
+        woken = 0
+    return len(ids), woken
 
 
 def _fail_alone(event_id: UUID, exc: Exception) -> None:
@@ -299,8 +310,14 @@ def _fail_alone(event_id: UUID, exc: Exception) -> None:
 
 
 def drain_events(*, batch_size: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS) -> int:
-    """Process due events batch after batch until none is left; returns how many were claimed.
+    """Process due events batch after batch while there is a backlog; returns how many were
+    claimed.
 
+    A batch that was not full and woke no waiting event ends the drain: every event committed
+    since the drain began asked for a drain of its own (the flag is cleared first), which
+    starts KANGROW_EVENTS_DRAIN_DELAY_MS later with what arrived meanwhile. Taking events as
+    they trickle in instead made each batch a handful of events paying a whole batch's
+    statements (bench.events: 1.8 ms of worker CPU an event, against 0.65 ms in full batches).
     After `seconds` the rest is left to a freshly queued drain, so a long backlog does not hold
     one worker process for ever."""
     with contextlib.suppress(Exception):  # first, so an event committed from now on asks again
@@ -308,9 +325,9 @@ def drain_events(*, batch_size: int = DRAIN_BATCH, seconds: float = DRAIN_SECOND
     deadline = time.monotonic() + seconds
     total = 0
     while True:
-        claimed = process_event_batch(limit=batch_size)
+        claimed, woken = _claim_batch(batch_size)
         total += claimed
-        if not claimed:
+        if claimed < batch_size and not woken:
             return total
         if time.monotonic() > deadline:
             _schedule_drain()
@@ -537,11 +554,12 @@ def _customers_q(keys: set[tuple[UUID, str]]) -> Q:
     return q
 
 
-def _process_locked(events: list[PaymentEvent], *, in_drain: bool) -> dict[UUID, str]:
-    """Process events whose rows this transaction holds; returns each one's new status."""
+def _process_locked(events: list[PaymentEvent], *, in_drain: bool) -> tuple[dict[UUID, str], int]:
+    """Process events whose rows this transaction holds; returns each one's new status and how
+    many waiting events were made due again."""
     events = [e for e in events if e.status != PaymentEvent.Status.PROCESSED]
     if not events:
-        return {}
+        return {}, 0
     batch = _Batch(events)
     for event in events:
         if event.type == "invoice.paid" and batch.plan(event):
@@ -549,9 +567,10 @@ def _process_locked(events: list[PaymentEvent], *, in_drain: bool) -> dict[UUID,
         batch.apply_one(event)
     batch.flush()
     batch.save()
-    if batch.wake() and not in_drain:  # a drain's next batch takes them
+    woken = batch.wake()
+    if woken and not in_drain:  # a drain's next batch takes them
         transaction.on_commit(_schedule_drain)
-    return batch.results
+    return batch.results, woken
 
 
 def _record_unsuccessful(event: PaymentEvent, status: str, reason: str, wait: _Wait | None) -> None:

@@ -94,6 +94,48 @@ def test_a_poisoned_event_fails_alone_and_the_rest_of_its_batch_is_processed(poi
 
 
 @pytest.mark.django_db
+def test_a_drain_ends_at_a_batch_that_is_not_full(monkeypatch):
+    # given 12 invoices stored without a drain of their own
+    world = build_world()
+    customers = referred(world, 12)
+    with monkeypatch.context() as m:
+        m.setattr(ledger_api, "_schedule_drain", lambda: None)
+        for customer in customers:
+            store_invoice(world, customer, f"in_{customer}")
+    claims: list[int] = []
+    real = ledger_api._claim_batch
+
+    def counted(limit: int) -> tuple[int, int]:
+        claims.append(real(limit)[0])
+        return claims[-1], 0
+
+    monkeypatch.setattr(ledger_api, "_claim_batch", counted)
+    # when a drain takes them 5 at a time
+    assert ledger_api.drain_events(batch_size=5) == 12
+    # then it stops at the batch of 2, without claiming again for what trickles in after it
+    # (every event committed since it began asked for a drain of its own)
+    assert claims == [5, 5, 2]
+    assert Commission.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_a_queued_drain_starts_after_the_configured_delay(monkeypatch, settings):
+    # given a broker (not inline) and a delay of 250 ms
+    from kangrow.ledger import tasks
+
+    settings.KANGROW_EVENTS_DRAIN_DELAY_MS = 250
+    queued: list[dict] = []
+    monkeypatch.setattr(ledger_api, "_processed_inline", lambda: False)
+    monkeypatch.setattr(tasks.drain_events, "apply_async", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(ledger_api.cache, "add", lambda *a, **kw: not queued)
+    # when two events ask for a drain
+    ledger_api._schedule_drain()
+    ledger_api._schedule_drain()
+    # then one drain is queued, to start a quarter of a second later with what arrived meanwhile
+    assert queued == [{"countdown": 0.25}]
+
+
+@pytest.mark.django_db
 def test_a_refund_before_its_invoice_in_one_batch_waits_and_is_applied_by_the_same_drain():
     world = build_world(hold_days=30)
     [customer] = referred(world, 1)
