@@ -29,7 +29,7 @@ from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kangrow.core.db import insert_rows, param_chunks
+from kangrow.core.db import insert_rows, insert_unless_present, param_chunks
 from kangrow.core.money import Money, apply_rate
 from kangrow.notifications import api as notifications_api
 from kangrow.programs import api as programs_api
@@ -180,30 +180,29 @@ def store_event(
     reading the row again when it was just stored and is processed by a worker."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    # One transaction (a savepoint when the caller has one): INSERT, then the drain on commit.
-    try:
-        with transaction.atomic():
-            row = PaymentEvent.objects.create(
-                source=source,
-                external_id=external_id,
-                app_id=app_id,
-                type=type,
-                customer_id=str(payload.get("customer_id") or ""),
-                invoice_id=str(payload.get("invoice_id") or ""),
-                payload=payload,
-                occurred_at=occurred_at,
-                next_attempt_at=timezone.now() + _RECEIVED_GRACE,
-            )
-            transaction.on_commit(_schedule_drain)
-    except IntegrityError:
+    row = PaymentEvent(
+        source=source,
+        external_id=external_id,
+        app_id=app_id,
+        type=type,
+        customer_id=str(payload.get("customer_id") or ""),
+        invoice_id=str(payload.get("invoice_id") or ""),
+        payload=payload,
+        occurred_at=occurred_at,
+        next_attempt_at=timezone.now() + _RECEIVED_GRACE,
+    )
+    # One statement, committed at once outside a transaction: a repeat inserts nothing and
+    # raises nothing. The drain is asked for on commit (the caller's, when it has one).
+    if not insert_unless_present(row, unique=("source", "external_id")):
         existing = (
             PaymentEvent.objects.filter(source=source, external_id=external_id)
             .values_list("id", "status")
             .first()
         )
-        if existing is None:
-            raise
+        if existing is None:  # the row that conflicted is not visible (not under read committed)
+            raise IntegrityError(f"payment event {source}:{external_id} was neither new nor found")
         return StoredEvent(id=existing[0], created=False, status=existing[1])
+    transaction.on_commit(_schedule_drain)
     status = row.status
     if _processed_inline() and not transaction.get_connection().in_atomic_block:
         status = get_event_status(event_id=row.id)  # the drain ran on commit, in this process

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kangrow.ledger import api as ledger_api
@@ -78,6 +80,27 @@ def test_same_external_id_is_stored_once(world):
     )
     assert (second, created) == (first, False)
     assert PaymentEvent.objects.count() == 1
+
+
+def test_an_event_is_stored_with_one_statement_and_a_repeat_rolls_nothing_back(world):
+    # (inside the test's transaction: a transaction of its own would show here as a savepoint,
+    # as BEGIN and COMMIT where the API calls it in autocommit)
+    def store(external_id: str) -> ledger_api.StoredEvent:
+        return ledger_api.store_event(source="test", external_id=external_id,
+                                      app_id=world.app.id, type="customer.created",
+                                      payload={"customer_id": "cus_1"}, occurred_at=T0)  # fmt: skip
+
+    with CaptureQueriesContext(connection) as new:
+        first = store("evt_once")
+    with CaptureQueriesContext(connection) as repeat:
+        again = store("evt_once")
+    # then a new event is one INSERT that skips a conflict, and a repeat is that INSERT (which
+    # stores nothing) and the read of the stored event: no savepoint, no rollback
+    assert first.created and not again.created and again.id == first.id
+    assert [q["sql"].split()[0] for q in new.captured_queries] == ["INSERT"]
+    assert "ON CONFLICT" in new.captured_queries[0]["sql"]
+    assert [q["sql"].split()[0] for q in repeat.captured_queries] == ["INSERT", "SELECT"]
+    assert PaymentEvent.objects.filter(external_id="evt_once").count() == 1
 
 
 def test_pending_during_hold_then_payable_after_maturity(world):
