@@ -64,10 +64,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000, help="posts, repeats included")
     parser.add_argument("--duplicates", type=float, default=0.3)
     parser.add_argument("--connections", type=int, default=16)
-    # Fit for 2 cores shared with PostgreSQL: the web tier is the limit now that a drain
-    # processes events in batches, so three web processes, and one Celery process keeps up.
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    # The production shape (Procfile: 2 x 4); on these 2 cores it beat 3 x 2, 2 x 2 and 4 x 1
+    # once drains took whole batches (docs/benchmarks.md). One Celery process keeps up.
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--celery-concurrency", type=int, default=1)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args()
