@@ -114,12 +114,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # seconds instead of a query per request; a signature that does not match is checked again
 # against the database, so a rotated secret works at once; the retired one is still accepted by
 # a process for at most this long (capped at 30 s).
+APP_CACHE_SECONDS = min(max(env.float("APP_CACHE_SECONDS", default=5.0), 0.0), 30.0)
 # A queued drain of money events starts this long after the event that asked for it, so it
 # takes what arrives meanwhile as one batch (kangrow.ledger.api._schedule_drain; 0 = at once).
 KANGROW_EVENTS_DRAIN_DELAY_MS = min(
     max(env.int("KANGROW_EVENTS_DRAIN_DELAY_MS", default=250), 0), 5000
 )
-APP_CACHE_SECONDS = min(max(env.float("APP_CACHE_SECONDS", default=5.0), 0.0), 30.0)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

@@ -11,7 +11,7 @@ APP_CACHE_SECONDS = 0  # tests recreate apps with the same slug
 KANGROW_CLICK_BUFFER = False  # clicks inline unless a test turns the Redis buffer on
 KANGROW_CLICK_BATCH_MS = 0  # and then one XADD per click, unless a test turns batching on
 # The replica alias mirrors the test database; replica reads stay off unless a test turns
-# KANGROW_READ_REPLICA on (kangrow/core/tests/test_replica.py).
+# KANGROW_READ_REPLICA on (test_replica.py in reports, test_dashboard_replica.py in web).
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
 KANGROW_READ_REPLICA = False
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

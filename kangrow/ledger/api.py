@@ -107,9 +107,8 @@ def event_backoff(attempts: int) -> timedelta:
 # at a time (FOR UPDATE SKIP LOCKED, so drains on several workers never take the same event), one
 # transaction per batch, each event in its own savepoint, until a batch is not full. A drain
 # clears the flag before its first claim, so an event committed after that asks for a new drain:
-# none is left behind. If a queued
-# drain is lost, the flag expires and the scheduled `process_due_events` (a drain too) picks the
-# events up from their stored rows.
+# none is left behind. If a queued drain is lost, the flag expires and the scheduled
+# `process_due_events` (a drain too) picks the events up from their stored rows.
 
 DRAIN_BATCH = 200
 DRAIN_SECONDS = 30.0  # a drain hands the rest of a backlog to a fresh task after this long

@@ -106,8 +106,9 @@ def test_a_drain_ends_at_a_batch_that_is_not_full(monkeypatch):
     real = ledger_api._claim_batch
 
     def counted(limit: int) -> tuple[int, int]:
-        claims.append(real(limit)[0])
-        return claims[-1], 0
+        claimed, woken = real(limit)
+        claims.append(claimed)
+        return claimed, woken
 
     monkeypatch.setattr(ledger_api, "_claim_batch", counted)
     # when a drain takes them 5 at a time
