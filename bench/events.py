@@ -32,6 +32,14 @@ from .harness import (
     wait_until,
 )
 
+# Referred, active, lifetime-recurring customers: each new invoice of theirs earns a commission.
+REFERRED_CUSTOMERS_SQL = (
+    "SELECT a.slug, a.signing_secret, r.customer_id FROM referrals r "
+    "JOIN apps a ON a.id = r.app_id JOIN campaigns c ON c.id = r.campaign_id "
+    "WHERE r.status = 'active' AND NOT r.self_referral AND c.recurring "
+    "AND c.recurring_months IS NULL ORDER BY r.id LIMIT 20000"
+)
+
 
 def signed_requests(rows: list[tuple], total: int, duplicates: float, seed: int) -> list[dict]:
     """`total` posts: (1 - duplicates) distinct invoices, the rest repeats of earlier ones."""
@@ -72,13 +80,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args()
     with Stack(scale=args.scale, database_url=args.database_url) as stack:
-        # Referred, active, lifetime-recurring customers: each new invoice earns a commission.
-        rows = stack.sql(
-            "SELECT a.slug, a.signing_secret, r.customer_id FROM referrals r "
-            "JOIN apps a ON a.id = r.app_id JOIN campaigns c ON c.id = r.campaign_id "
-            "WHERE r.status = 'active' AND NOT r.self_referral AND c.recurring "
-            "AND c.recurring_months IS NULL ORDER BY r.id LIMIT 20000"
-        )
+        rows = stack.sql(REFERRED_CUSTOMERS_SQL)
         if not rows:
             raise SystemExit("no referred customer: generate data first")
         web = stack.gunicorn(workers=args.workers, threads=args.threads)

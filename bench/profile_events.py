@@ -16,47 +16,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import os
-import pstats
-import sys
 import time
 
-from .harness import Stack, report
+from .harness import report
+from .profiling import print_profile, run_inner, wsgi_environ
 
 
 def _environ(request: dict) -> dict:
-    body = request["body"].encode()
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": request["path"],
-        "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "198.51.100.9",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
-    for name, value in request["headers"].items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    return environ
-
-
-def _print_profile(title: str, profiler: cProfile.Profile, top: int) -> None:
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top * 2)
-    print(f"==== {title} under cProfile\n{out.getvalue()}")
+    headers = {"Content-Type": "application/json", **request["headers"]}
+    return wsgi_environ("POST", request["path"], body=request["body"].encode(), headers=headers)
 
 
 def _inner(events: int, top: int) -> None:
@@ -68,15 +36,10 @@ def _inner(events: int, top: int) -> None:
     from config.wsgi import application
     from kangrow.ledger import api as ledger_api
 
-    from .events import signed_requests
+    from .events import REFERRED_CUSTOMERS_SQL, signed_requests
 
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT a.slug, a.signing_secret, r.customer_id FROM referrals r "
-            "JOIN apps a ON a.id = r.app_id JOIN campaigns c ON c.id = r.campaign_id "
-            "WHERE r.status = 'active' AND NOT r.self_referral AND c.recurring "
-            "AND c.recurring_months IS NULL ORDER BY r.id LIMIT 20000"
-        )
+        cur.execute(REFERRED_CUSTOMERS_SQL)
         rows = cur.fetchall()
     if not rows:
         raise SystemExit("no referred customer: generate data first")
@@ -114,7 +77,7 @@ def _inner(events: int, top: int) -> None:
         wall, cpu = post_all(requests)
         if profiler:
             profiler.disable()
-            _print_profile(f"{events} posts", profiler, top)
+            print_profile(f"{events} posts", profiler, top)
         figures[f"post_ms{suffix}"] = round(wall, 4)
         figures[f"post_cpu_ms{suffix}"] = round(cpu, 4)
         profiler = cProfile.Profile() if profiled else None
@@ -123,7 +86,7 @@ def _inner(events: int, top: int) -> None:
         done, wall, cpu = drain()
         if profiler:
             profiler.disable()
-            _print_profile(f"the drain of {done} events", profiler, top)
+            print_profile(f"the drain of {done} events", profiler, top)
         figures[f"drained_events{suffix}"] = done
         figures[f"drain_ms_per_event{suffix}"] = round(wall, 4)
         figures[f"drain_cpu_ms_per_event{suffix}"] = round(cpu, 4)
@@ -140,13 +103,8 @@ def main() -> None:
     if args.inner:
         _inner(args.events, args.top)
         return
-    with Stack(scale=args.scale) as stack:
-        out = stack.run_py(
-            "-m", "bench.profile_events", "--inner", "--events", str(args.events),
-            "--top", str(args.top), timeout=1800,
-        )  # fmt: skip
-        sys.stdout.write(out)
-        print(f"  load average at the end: {os.getloadavg()}")
+    run_inner("bench.profile_events", ["--events", str(args.events), "--top", str(args.top)],
+              scale=args.scale)  # fmt: skip
 
 
 if __name__ == "__main__":

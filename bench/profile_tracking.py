@@ -14,36 +14,17 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import os
-import pstats
-import sys
 import time
 
-from .harness import Stack, report
+from .harness import report
+from .profiling import print_profile, run_inner, wsgi_environ
 
 
 def _environ(path: str) -> dict:
-    raw, _, query = path.partition("?")
-    return {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": raw,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "198.51.100.7",
-        "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) kangrow-bench",
-        "HTTP_REFERER": "https://blog.example/post",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
+    return wsgi_environ("GET", path, headers={
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) kangrow-bench",
+        "Referer": "https://blog.example/post",
+    })  # fmt: skip
 
 
 def _inner(requests: int, top: int) -> None:
@@ -94,11 +75,7 @@ def _inner(requests: int, top: int) -> None:
         figures[f"{name}_ms_per_request_profiled"] = round(per, 4)
         if prefix == "/r/":
             measured += 2 * requests + min(requests, 400)
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("tottime").print_stats(top)
-        stats.sort_stats("cumulative").print_stats(top * 2)
-        print(f"==== {name}: {requests} requests under cProfile\n{out.getvalue()}")
+        print_profile(f"{name}: {requests} requests", profiler, top)
     figures["drained_at_end"] = tracking_api.drain_click_buffer() if hasattr(
         tracking_api, "drain_click_buffer"
     ) else 0  # fmt: skip
@@ -122,13 +99,8 @@ def main() -> None:
     if args.inner:
         _inner(args.requests, args.top)
         return
-    with Stack(scale=args.scale, redis=not args.no_redis) as stack:
-        out = stack.run_py(
-            "-m", "bench.profile_tracking", "--inner", "--requests", str(args.requests),
-            "--top", str(args.top), timeout=1800,
-        )  # fmt: skip
-        sys.stdout.write(out)
-        print(f"  load average at the end: {os.getloadavg()}")
+    run_inner("bench.profile_tracking", ["--requests", str(args.requests), "--top", str(args.top)],
+              scale=args.scale, redis=not args.no_redis)  # fmt: skip
 
 
 if __name__ == "__main__":
