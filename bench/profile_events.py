@@ -15,11 +15,10 @@ counted here; bench.events measures every process.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import time
 
 from .harness import report
-from .profiling import print_profile, run_inner, wsgi_environ
+from .profiling import profiled, run_inner, wsgi_environ
 
 
 def _environ(request: dict) -> dict:
@@ -68,25 +67,15 @@ def _inner(events: int, top: int) -> None:
     seed = int(time.time())
     post_all(signed_requests(rows, min(events, 300), 0.3, seed))  # warm: imports, connections
     drain()
-    for n, profiled in ((1, False), (2, True)):
+    for n, on in ((1, False), (2, True)):
         requests = signed_requests(rows, events, 0.3, seed + n)
-        profiler = cProfile.Profile() if profiled else None
-        suffix = "_profiled" if profiled else ""
-        if profiler:
-            profiler.enable()
-        wall, cpu = post_all(requests)
-        if profiler:
-            profiler.disable()
-            print_profile(f"{events} posts", profiler, top)
+        suffix = "_profiled" if on else ""
+        with profiled(f"{events} posts", top, enabled=on):
+            wall, cpu = post_all(requests)
         figures[f"post_ms{suffix}"] = round(wall, 4)
         figures[f"post_cpu_ms{suffix}"] = round(cpu, 4)
-        profiler = cProfile.Profile() if profiled else None
-        if profiler:
-            profiler.enable()
-        done, wall, cpu = drain()
-        if profiler:
-            profiler.disable()
-            print_profile(f"the drain of {done} events", profiler, top)
+        with profiled("the drain", top, enabled=on):
+            done, wall, cpu = drain()
         figures[f"drained_events{suffix}"] = done
         figures[f"drain_ms_per_event{suffix}"] = round(wall, 4)
         figures[f"drain_cpu_ms_per_event{suffix}"] = round(cpu, 4)

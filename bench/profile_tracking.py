@@ -13,11 +13,10 @@ are drained at the end and counted, so the run also checks nothing was lost.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import time
 
 from .harness import report
-from .profiling import print_profile, run_inner, wsgi_environ
+from .profiling import profiled, run_inner, wsgi_environ
 
 
 def _environ(path: str) -> dict:
@@ -68,14 +67,11 @@ def _inner(requests: int, top: int) -> None:
         run(prefix, min(requests, 400))  # warm: imports, connections, link caches
         figures[f"{name}_ms_per_request"] = round(run(prefix, requests), 4)
         figures[f"{name}_cpu_ms_per_request"] = round(cpu["ms"], 4)  # this process's CPU only
-        profiler = cProfile.Profile()
-        profiler.enable()
-        per = run(prefix, requests)
-        profiler.disable()
+        with profiled(f"{name}: {requests} requests", top):
+            per = run(prefix, requests)
         figures[f"{name}_ms_per_request_profiled"] = round(per, 4)
         if prefix == "/r/":
             measured += 2 * requests + min(requests, 400)
-        print_profile(f"{name}: {requests} requests", profiler, top)
     figures["drained_at_end"] = tracking_api.drain_click_buffer() if hasattr(
         tracking_api, "drain_click_buffer"
     ) else 0  # fmt: skip

@@ -4,11 +4,13 @@ and the cProfile report they print."""
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import os
 import pstats
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .harness import Stack
@@ -51,6 +53,21 @@ def wsgi_environ(
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
     return environ
+
+
+@contextlib.contextmanager
+def profiled(title: str, top: int, *, enabled: bool = True) -> Iterator[None]:
+    """Run the block under cProfile and print its report (nothing when not `enabled`)."""
+    if not enabled:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+    print_profile(title, profiler, top)
 
 
 def print_profile(title: str, profiler: cProfile.Profile, top: int) -> None:
