@@ -79,7 +79,7 @@ def test_a_failing_replica_costs_a_retry_on_the_primary(w, replica_on, monkeypat
     assert "reading the primary" in caplog.text
 
 
-def test_a_refused_period_is_not_retried_on_the_primary(w, replica_on):
+def test_a_refused_period_raises_as_it_does_without_a_replica(w, replica_on):
     with pytest.raises(reports.ReportError) as refused:
         reports.get_affiliate_stats(affiliate_id=w["jane"].id, start=MARCH_7, end=MARCH_1)
     assert refused.value.code == "invalid_period"
