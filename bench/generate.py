@@ -227,7 +227,7 @@ def generate(
     from django.db import connection
 
     from kangrow.accounts.models import User
-    from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
+    from kangrow.ledger.models import Commission, LedgerClaim, LedgerEntry, PaymentEvent
     from kangrow.programs.models import App, Campaign, CompanyProfile, Enrollment
     from kangrow.tracking.models import Click, Referral
 
@@ -400,12 +400,13 @@ def generate(
     bar.close()
     counts.clicks = want["clicks"]
 
-    # --- referrals, events, commissions, ledger: four COPY streams side by side --------------
-    ref_t, ev_t, com_t, led_t = (
+    # --- referrals, events, commissions, ledger, claims: five COPY streams side by side -------
+    ref_t, ev_t, com_t, led_t, claim_t = (
         Table(Referral),
         Table(PaymentEvent),
         Table(Commission),
         Table(LedgerEntry),
+        Table(LedgerClaim),
     )
     ref_days = day_counts(want["referrals"])
     # Customer lifetime in months, tuned so the referrals pay about the wanted commissions.
@@ -414,13 +415,12 @@ def generate(
     paid_cutoff = start - timedelta(days=1) if unpaid else now - timedelta(days=45)
     payouts: dict[tuple[int, str], list] = {}  # (affiliate, yyyy-mm) -> [item id, cents]
     bar = Progress("referrals", want["referrals"], enabled=progress)
-    conns = [psycopg.connect(**params) for _ in range(4)]
+    tables = (ref_t, ev_t, com_t, led_t, claim_t)
+    conns = [psycopg.connect(**params) for _ in tables]
     try:
         curs = [c.cursor() for c in conns]
-        copies = [
-            cur.copy(t.copy_sql()) for cur, t in zip(curs, (ref_t, ev_t, com_t, led_t), strict=True)
-        ]
-        cp_ref, cp_ev, cp_com, cp_led = (c.__enter__() for c in copies)
+        copies = [cur.copy(t.copy_sql()) for cur, t in zip(curs, tables, strict=True)]
+        cp_ref, cp_ev, cp_com, cp_led, cp_claim = (c.__enter__() for c in copies)
         rn = 0
         for d, n in enumerate(ref_days):
             day0 = _ms(start) + d * 86_400_000
@@ -467,7 +467,7 @@ def generate(
                     _invoices(
                         rng, rn, e, camp, app, customer, referred, cancelled, life, now,
                         paid_cutoff, aff_ids, rid, payouts, counts,
-                        (cp_ev, ev_t), (cp_com, com_t), (cp_led, led_t),
+                        (cp_ev, ev_t), (cp_com, com_t), (cp_led, led_t), (cp_claim, claim_t),
                     )  # fmt: skip
                 rn += 1
             bar.advance(n)
@@ -486,7 +486,8 @@ def generate(
             c.__exit__(None, None, None)
         # Foreign keys are checked at commit (Django makes them DEFERRABLE INITIALLY DEFERRED):
         # events first, then the commissions and ledger rows that refer to them.
-        for i in (1, 2, 3, 0):
+        # (Claims have no database foreign key: any order.)
+        for i in (1, 2, 3, 0, 4):
             conns[i].commit()
     finally:
         for c in conns:
@@ -499,7 +500,7 @@ def generate(
 
 
 GENERATED_TABLES = ("users", "enrollments", "clicks", "referrals", "payment_events",
-                    "commissions", "ledger_entries", "payout_items")  # fmt: skip
+                    "commissions", "ledger_entries", "ledger_claims", "payout_items")  # fmt: skip
 
 
 def settle_tables(tables: tuple[str, ...], *, rounds: int = 5) -> list[str]:
@@ -630,10 +631,11 @@ def _event(
 
 def _invoices(
     rng, rn, e, camp, app, customer, referred, cancelled, life, now, paid_cutoff, aff_ids, rid,
-    payouts, counts, ev, com, led,
+    payouts, counts, ev, com, led, claim,
 ) -> None:  # fmt: skip
-    """The paid invoices of one referred customer: event, commission and ledger row each."""
-    (cp_ev, ev_t), (cp_com, com_t), (cp_led, led_t) = ev, com, led
+    """The paid invoices of one referred customer: event, commission and ledger row each (and
+    the row's claim by its payout item, once paid)."""
+    (cp_ev, ev_t), (cp_com, com_t), (cp_led, led_t), (cp_claim, claim_t) = ev, com, led, claim
     cap = 1 if not camp["recurring"] else (camp["recurring_months"] or 10**6)
     plan = PLANS[rn % len(PLANS)]
     bps = camp["commission_bps"]
@@ -679,13 +681,15 @@ def _invoices(
                 item = payouts[(e.affiliate, month)] = [uuid7_at(_ms(available), rng), 0]
             item[1] += amount
             item_id = item[0]
+        entry_id = uuid7_at(_ms(paid), rng)
         cp_led.write_row(led_t.row({
-            "id": uuid7_at(_ms(paid), rng), "affiliate_id": aff_ids[e.affiliate],
+            "id": entry_id, "affiliate_id": aff_ids[e.affiliate],
             "kind": "commission", "amount": amount, "currency": "USD", "commission_id": cid,
             "basis_amount": plan, "event_id": event["id"], "reference": "",
             "note": f"{bps / 100:g} % of invoice {invoice}", "created_at": paid,
-            "payout_item_id": item_id,
         }))  # fmt: skip
+        if item_id is not None:
+            cp_claim.write_row(claim_t.row({"entry_id": entry_id, "payout_item_id": item_id}))
         counts.payment_events += 1
         counts.commissions += 1
         counts.ledger_entries += 1
@@ -699,7 +703,6 @@ def _invoices(
                 "kind": kind, "amount": -amount, "currency": "USD", "commission_id": cid,
                 "basis_amount": plan, "event_id": rev["id"], "reference": "",
                 "note": f"refund of {plan} on invoice {invoice}", "created_at": refund_at,
-                "payout_item_id": None,
             }))  # fmt: skip
             counts.payment_events += 1
             counts.ledger_entries += 1

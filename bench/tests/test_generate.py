@@ -17,7 +17,7 @@ from bench.generate import BENCH_PASSWORD, GENERATED_TABLES, generate, settle_ta
 from kangrow.accounts.models import User
 from kangrow.core.money import apply_rate
 from kangrow.ledger import api as ledger_api
-from kangrow.ledger.models import Commission, LedgerEntry, PaymentEvent
+from kangrow.ledger.models import Commission, LedgerClaim, LedgerEntry, PaymentEvent
 from kangrow.payouts.models import PayoutItem
 from kangrow.programs.models import App, Campaign, Enrollment
 from kangrow.tracking import api as tracking_api
@@ -87,6 +87,7 @@ def test_business_constraints_hold(generated):
 def test_ledger_rows_add_up_to_the_balances(generated):
     commissions = {c.id: c for c in Commission.objects.all()}
     rows = list(LedgerEntry.objects.all())
+    claimed_by = dict(LedgerClaim.objects.values_list("entry_id", "payout_item_id"))
     # each commission has exactly one `commission` row of +amount
     commission_rows = [r for r in rows if r.kind == "commission"]
     assert len(commission_rows) == len(commissions)
@@ -101,7 +102,7 @@ def test_ledger_rows_add_up_to_the_balances(generated):
         if c is not None and c.status == "pending":
             pending[r.affiliate_id] += r.amount
         elif r.kind in ("commission", "refund_reversal", "clawback", "adjustment"):
-            if r.payout_item_id is None:
+            if r.id not in claimed_by:
                 free_due[r.affiliate_id] += r.amount
             else:
                 claimed[r.affiliate_id] += r.amount
@@ -122,7 +123,9 @@ def test_ledger_rows_add_up_to_the_balances(generated):
         assert balance.payable == balance.available + balance.in_payout
     # and every paid commission's row was claimed by an item of its own affiliate
     owner = dict(PayoutItem.objects.values_list("id", "affiliate_id"))
-    assert all(owner[r.payout_item_id] == r.affiliate_id for r in rows if r.payout_item_id)
+    rows_by_id = {r.id: r for r in rows}
+    assert all(owner[item] == rows_by_id[entry].affiliate_id for entry, item in claimed_by.items())
+    assert not any(r.payout_item_id for r in rows if r.kind in ledger_api.CLAIMABLE_KINDS)
 
 
 def test_product_code_works_on_generated_rows(generated):

@@ -6,7 +6,7 @@ from django.contrib import admin
 from kangrow.core.admin import BigTableAdmin
 
 from . import api
-from .models import Commission, LedgerEntry, PaymentEvent
+from .models import Commission, LedgerClaim, LedgerEntry, PaymentEvent
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -89,3 +89,12 @@ class LedgerEntryAdmin(BigTableAdmin):
     list_display = ["created_at", "affiliate_id", "kind", "amount", "currency", "note"]
     list_filter = ["kind", "created_at"]
     search_fields = ["=affiliate_id", "note", "reference", "=currency"]
+
+
+@admin.register(LedgerClaim)
+class LedgerClaimAdmin(BigTableAdmin):
+    """Which payout item holds which due ledger row (written and deleted by payouts only)."""
+
+    list_display = ["payout_item_id", "entry"]
+    list_select_related = ["entry"]
+    search_fields = ["=payout_item_id", "=entry__affiliate_id"]

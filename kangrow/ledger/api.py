@@ -36,7 +36,7 @@ from kangrow.programs import api as programs_api
 from kangrow.tracking import api as tracking_api
 from kangrow.webhooks_out import api as webhooks_out_api
 
-from .models import Commission, LedgerEntry, PaymentEvent
+from .models import Commission, LedgerClaim, LedgerEntry, PaymentEvent
 
 logger = logging.getLogger(__name__)
 
@@ -1247,12 +1247,13 @@ def iter_commissions(*, affiliate_id: UUID, chunk_size: int = 500) -> Iterator[C
 
 # --- payouts: claiming due rows into a payout item, settling or releasing them ----------------
 #
-# A payout item (payouts context) claims an affiliate's due, unclaimed rows of one currency by
-# setting their payout_item_id, and records the claimed sum as one `payout` row (−). PayPal's
-# SUCCESS adds `payout_sent` (+, counted as paid, outside the payable sum) and marks the claimed
-# commissions paid; money that comes back adds `payout_return` (+, and `payout_sent_reversal` (−)
-# when it had been settled) and frees the claimed rows for the next payout. One row of each
-# payout kind per item (a unique constraint), so settling or releasing twice writes nothing.
+# A payout item (payouts context) claims an affiliate's due, unclaimed rows of one currency with
+# a LedgerClaim each (the row itself is never updated), and records the claimed sum as one
+# `payout` row (−). PayPal's SUCCESS adds `payout_sent` (+, counted as paid, outside the payable
+# sum) and marks the claimed commissions paid; money that comes back adds `payout_return` (+, and
+# `payout_sent_reversal` (−) when it had been settled) and deletes the claims, freeing the rows
+# for the next payout. One row of each payout kind per item (a unique constraint), so settling or
+# releasing twice writes nothing.
 
 CLAIMABLE_KINDS = (
     LedgerEntry.Kind.COMMISSION,
@@ -1280,9 +1281,7 @@ class AvailableTotal:
 
 def list_available_totals(*, affiliate_ids: list[UUID] | None = None) -> list[AvailableTotal]:
     """Per affiliate and currency, what a payout would claim now (may be zero or negative)."""
-    rows = LedgerEntry.objects.filter(kind__in=CLAIMABLE_KINDS, payout_item_id__isnull=True).filter(
-        _due_q()
-    )
+    rows = LedgerEntry.objects.filter(kind__in=CLAIMABLE_KINDS, claim__isnull=True).filter(_due_q())
     if affiliate_ids is not None:
         rows = rows.filter(affiliate_id__in=list(affiliate_ids))
     grouped = (
@@ -1317,12 +1316,14 @@ class PayoutClaim:
 
 
 # One statement claims a set of (affiliate, currency, item) at once, on PostgreSQL and SQLite:
-# `locked` takes the due, unclaimed rows of those pairs (on PostgreSQL FOR UPDATE SKIP LOCKED in
-# id order: rows another transaction holds are skipped, and a row another run claimed and
-# committed in the meantime no longer matches `payout_item_id IS NULL`); `totals` keeps the items
-# whose LOCKED rows reach the minimum; the UPDATE gives exactly those locked rows their item.
+# `locked` takes the due rows of those pairs that no claim holds (on PostgreSQL FOR UPDATE SKIP
+# LOCKED in id order: rows another claim is taking are skipped, not waited for); `totals` keeps
+# the items whose locked rows reach the minimum; the INSERT gives each of their rows a claim.
+# ON CONFLICT DO NOTHING leaves out a row whose claim another transaction committed after this
+# statement's snapshot was taken: each item's sum is counted from the claims actually written,
+# and an item that falls below the minimum that way gives its claims back before the commit.
 # SQLite has no row locks and needs none: its writers are serialised, the statement atomic
-# (it needs SQLite 3.35 or newer for UPDATE … FROM and MATERIALIZED; Python 3.11's is 3.40).
+# (it needs SQLite 3.35 or newer for MATERIALIZED; Python 3.11's is 3.40).
 _CLAIM_CTES = """
 WITH m (affiliate_id, currency, item_id) AS (VALUES {values}),
 locked AS MATERIALIZED (
@@ -1331,7 +1332,7 @@ locked AS MATERIALIZED (
     JOIN m ON e.affiliate_id = m.affiliate_id AND e.currency = m.currency
     LEFT JOIN commissions c ON c.id = e.commission_id
     WHERE e.kind IN ({kinds})
-      AND e.payout_item_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM ledger_claims k WHERE k.entry_id = e.id)
       AND (e.commission_id IS NULL OR c.status IN ({statuses}))
     ORDER BY e.id
     {lock}
@@ -1339,14 +1340,17 @@ locked AS MATERIALIZED (
 totals AS MATERIALIZED (
     SELECT item_id FROM locked GROUP BY item_id HAVING SUM(amount) >= %s
 )"""
-_CLAIM_UPDATE = """
-UPDATE ledger_entries SET payout_item_id = locked.item_id
-FROM locked JOIN totals ON totals.item_id = locked.item_id
-WHERE ledger_entries.id = locked.id AND ledger_entries.payout_item_id IS NULL"""
-# PostgreSQL also sums what the UPDATE claimed, per item, in the same statement.
+# (WHERE true: SQLite needs a WHERE before ON CONFLICT to parse an INSERT … SELECT upsert.)
+_CLAIM_INSERT = """
+INSERT INTO ledger_claims (entry_id, payout_item_id)
+SELECT locked.id, locked.item_id FROM locked JOIN totals ON totals.item_id = locked.item_id
+WHERE true ORDER BY locked.id
+ON CONFLICT (entry_id) DO NOTHING"""
+# PostgreSQL also sums what the INSERT claimed, per item, in the same statement.
 _CLAIM_SUMS = """,
-claimed AS ({update} RETURNING ledger_entries.payout_item_id, ledger_entries.amount)
-SELECT payout_item_id, SUM(amount)::bigint, COUNT(*) FROM claimed GROUP BY payout_item_id"""
+claimed AS ({insert} RETURNING entry_id, payout_item_id)
+SELECT claimed.payout_item_id, SUM(locked.amount)::bigint, COUNT(*)
+FROM claimed JOIN locked ON locked.id = claimed.entry_id GROUP BY claimed.payout_item_id"""
 
 
 def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> dict[UUID, int]:
@@ -1354,16 +1358,16 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
     currency. Returns {payout_item_id: claimed sum} for the items that were filled.
 
     A constant number of statements whatever the number of claims (on SQLite, one per few
-    hundred claims): one UPDATE locks (FOR UPDATE SKIP LOCKED, id order) and claims the rows of
-    every item whose locked rows sum to at least `minimum`, and on PostgreSQL sums, per item,
-    what it claimed (SQLite reads that back with one GROUP BY); one COPY (INSERT on SQLite)
-    writes each filled item's `payout` row (−sum). Rows another transaction holds are skipped,
-    not waited for. An item whose rows are below the minimum (after clawbacks) or taken by
-    another run claims nothing and is absent from the result. The amounts are sums of the rows
-    actually claimed, never of an earlier read. Call it inside the transaction that creates the
-    payout items, holding each affiliate (payouts locks their PayPal account row): rows are
-    skipped one by one, so two claims of one affiliate without that lock could each take part of
-    the rows.
+    hundred claims): one INSERT locks (FOR UPDATE SKIP LOCKED, id order) the unclaimed rows of
+    every item and writes a LedgerClaim for each row of the items whose locked rows sum to at
+    least `minimum`, and on PostgreSQL sums, per item, what it claimed (SQLite reads that back
+    with one GROUP BY); one COPY (INSERT on SQLite) writes each filled item's `payout` row
+    (−sum). Rows another transaction holds are skipped, not waited for. An item whose rows are
+    below the minimum (after clawbacks) or taken by another run claims nothing and is absent
+    from the result. The amounts are sums of the rows actually claimed, never of an earlier
+    read. Call it inside the transaction that creates the payout items, holding each affiliate
+    (payouts locks their PayPal account row): rows are skipped one by one, so two claims of one
+    affiliate without that lock could each take part of the rows.
     """
     minimum = max(int(minimum), 1)
     claims = list(claims)
@@ -1378,7 +1382,7 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
     statuses = [str(Commission.Status.PAYABLE), str(Commission.Status.PAID)]
     postgres = connection.vendor == "postgresql"
     lock = "FOR UPDATE OF e SKIP LOCKED" if postgres else ""
-    tail = _CLAIM_SUMS.format(update=_CLAIM_UPDATE) if postgres else _CLAIM_UPDATE
+    tail = _CLAIM_SUMS.format(insert=_CLAIM_INSERT) if postgres else _CLAIM_INSERT
     claimed: dict[UUID, tuple[int, int]] = {}  # item -> (sum, rows)
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -1402,15 +1406,19 @@ def claim_payable_entries_bulk(*, claims: list[PayoutClaim], minimum: int) -> di
         if not postgres:  # read back what each item got
             for ids in param_chunks([c.payout_item_id for c in claims]):
                 rows = (
-                    LedgerEntry.objects.filter(payout_item_id__in=ids, kind__in=CLAIMABLE_KINDS)
-                    .values("payout_item_id")
+                    LedgerEntry.objects.filter(claim__payout_item_id__in=ids)
+                    .values("claim__payout_item_id")
                     .annotate(total=Sum("amount"), n=Count("id"))
                     .order_by()
                 )
-                claimed.update((r["payout_item_id"], (r["total"], r["n"])) for r in rows)
+                claimed.update((r["claim__payout_item_id"], (r["total"], r["n"])) for r in rows)
+        short = [item for item, (total, _) in claimed.items() if total < minimum]
+        if short:  # rows another claim committed meanwhile were left out: give the rest back
+            for ids in param_chunks(short):
+                LedgerClaim.objects.filter(payout_item_id__in=ids).delete()
+            for item in short:
+                del claimed[item]
         filled = [c for c in claims if c.payout_item_id in claimed]
-        if any(claimed[c.payout_item_id][0] < minimum for c in filled):  # never: HAVING
-            raise RuntimeError("a payout claim below the minimum")
         insert_rows(
             LedgerEntry,
             [
@@ -1435,10 +1443,11 @@ def claim_payable_entries(
     """Claim every due, unclaimed row of the affiliate in `currency` for a payout item.
 
     Rows are locked FOR UPDATE SKIP LOCKED in id order (rows another run holds are skipped) and
-    claimed by an UPDATE that only touches unclaimed rows. When the claimable sum is below
-    `minimum` (or not positive), or another run holds or claimed the rows, nothing is claimed and
-    0 is returned. Otherwise writes the item's `payout` row (−sum) and returns the sum. Call it
-    inside the transaction that creates the payout item. (claim_payable_entries_bulk for one.)
+    claimed by a LedgerClaim each, written only for rows no claim holds. When the claimable sum
+    is below `minimum` (or not positive), or another run holds or claimed the rows, nothing is
+    claimed and 0 is returned. Otherwise writes the item's `payout` row (−sum) and returns the
+    sum. Call it inside the transaction that creates the payout item.
+    (claim_payable_entries_bulk for one.)
     """
     claim = PayoutClaim(affiliate_id=affiliate_id, currency=currency, payout_item_id=payout_item_id)
     return claim_payable_entries_bulk(claims=[claim], minimum=minimum).get(payout_item_id, 0)
@@ -1467,7 +1476,7 @@ def settle_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
     except IntegrityError:
         return False
     Commission.objects.filter(
-        entries__payout_item_id=payout_item_id, entries__kind=LedgerEntry.Kind.COMMISSION
+        entries__claim__payout_item_id=payout_item_id, entries__kind=LedgerEntry.Kind.COMMISSION
     ).exclude(status=Commission.Status.PAID).update(
         status=Commission.Status.PAID, updated_at=timezone.now()
     )
@@ -1478,7 +1487,7 @@ def settle_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
 def _emit_payout_paid(payout: LedgerEntry, payout_item_id: UUID) -> None:
     """payout.paid to each app whose commissions the payout settled, with that app's part."""
     parts = (
-        LedgerEntry.objects.filter(payout_item_id=payout_item_id, commission__isnull=False)
+        LedgerEntry.objects.filter(claim__payout_item_id=payout_item_id, commission__isnull=False)
         .values("commission__app_id")
         .annotate(total=Sum("amount"))
         .order_by("commission__app_id")
@@ -1530,23 +1539,19 @@ def release_payout_item(*, payout_item_id: UUID, note: str = "") -> bool:
         )
     commission_ids = list(
         LedgerEntry.objects.filter(
-            payout_item_id=payout_item_id, kind=LedgerEntry.Kind.COMMISSION
+            claim__payout_item_id=payout_item_id, kind=LedgerEntry.Kind.COMMISSION
         ).values_list("commission_id", flat=True)
     )
     Commission.objects.filter(id__in=commission_ids, status=Commission.Status.PAID).update(
         status=Commission.Status.PAYABLE, updated_at=timezone.now()
     )
-    LedgerEntry.objects.filter(payout_item_id=payout_item_id, kind__in=CLAIMABLE_KINDS).update(
-        payout_item_id=None
-    )
+    LedgerClaim.objects.filter(payout_item_id=payout_item_id).delete()
     return True
 
 
 def count_claimed_entries(*, payout_item_id: UUID) -> int:
     """How many due rows a payout item holds (0 once released)."""
-    return LedgerEntry.objects.filter(
-        payout_item_id=payout_item_id, kind__in=CLAIMABLE_KINDS
-    ).count()
+    return LedgerClaim.objects.filter(payout_item_id=payout_item_id).count()
 
 
 # --- staff reads (JSON API) -----------------------------------------------------------------

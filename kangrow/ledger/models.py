@@ -254,10 +254,9 @@ class LedgerEntry(UUIDv7Model):
     payout_item_id = models.UUIDField(
         null=True,
         blank=True,
-        help_text="The payout item (payouts context) this row belongs to: for commission, "
-        "refund_reversal, clawback and adjustment rows, the item that claimed the row for payment "
-        "(empty while free to pay; cleared when the item's money comes back); for payout, "
-        "payout_return, payout_sent and payout_sent_reversal rows, the item they record.",
+        help_text="For payout, payout_return, payout_sent and payout_sent_reversal rows, the "
+        "payout item (payouts context) they record; empty on other rows (the item that claims a "
+        "commission, refund_reversal, clawback or adjustment row is its LedgerClaim).",
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was written.")
 
@@ -276,7 +275,8 @@ class LedgerEntry(UUIDv7Model):
                 condition=Q(kind="commission"),
                 name="ledger_entries_one_commission_row",
             ),
-            # One row of each payout kind per payout item: settling twice writes nothing.
+            # One row of each payout kind per payout item: settling twice writes nothing. It is
+            # also the index of every lookup by payout_item_id (only payout kinds carry one).
             models.UniqueConstraint(
                 fields=["payout_item_id", "kind"],
                 condition=Q(
@@ -287,7 +287,6 @@ class LedgerEntry(UUIDv7Model):
         ]
         indexes = [
             models.Index(fields=["affiliate_id", "currency"], name="ledger_entries_affiliate_idx"),
-            models.Index(fields=["payout_item_id"], name="ledger_entries_payout_item_idx"),
             # A commission's net (its rows' sum) without visiting the heap: the referral table.
             models.Index(
                 fields=["commission"],
@@ -298,3 +297,33 @@ class LedgerEntry(UUIDv7Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
+
+
+class LedgerClaim(models.Model):
+    """A due ledger row claimed for payment by a payout item: at most one claim per row (its
+    primary key), written once by the claim and deleted when the item's money comes back.
+
+    Kept apart from the row so a payout run never rewrites the ledger: a claim is a narrow
+    insert with two index entries, where setting a column on the row wrote a whole new version
+    of it with an entry in each of the ledger's indexes (the payout run claims every due row of
+    thousands of affiliates at once). No database foreign key: its check would lock every
+    claimed ledger row again at commit, and ledger rows are never deleted (PROTECT everywhere);
+    claims are only written by ledger.api from rows it has just read and locked.
+    """
+
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        db_constraint=False,
+        related_name="claim",
+        help_text="The claimed ledger row (commission, refund_reversal, clawback or adjustment).",
+    )
+    payout_item_id = models.UUIDField(help_text="The payout item (payouts context) claiming it.")
+
+    class Meta:
+        db_table = "ledger_claims"
+        indexes = [models.Index(fields=["payout_item_id"], name="ledger_claims_payout_item_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} claimed by {self.payout_item_id}"

@@ -5,6 +5,7 @@ never in two items, even when claims race; the statements do not grow with the c
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from kangrow.ledger import api as ledger_api
-from kangrow.ledger.models import Commission, LedgerEntry
+from kangrow.ledger.models import Commission, LedgerClaim, LedgerEntry
 from kangrow.programs import api as programs_api
 from kangrow.programs.tests.factories import make_affiliate
 
@@ -73,9 +74,9 @@ def _claim(user, currency="USD"):
 
 def _claimed_sum(item_id):
     return (
-        LedgerEntry.objects.filter(
-            payout_item_id=item_id, kind__in=ledger_api.CLAIMABLE_KINDS
-        ).aggregate(total=Sum("amount"))["total"]
+        LedgerEntry.objects.filter(claim__payout_item_id=item_id).aggregate(total=Sum("amount"))[
+            "total"
+        ]
         or 0
     )
 
@@ -119,11 +120,11 @@ def test_bulk_claim_fills_items_at_or_above_the_minimum_with_their_rows():
         assert (b.available, b.in_payout) == (available, in_payout)
     assert (
         LedgerEntry.objects.filter(
-            affiliate_id=dee.id, commission__status="pending", payout_item_id__isnull=False
+            affiliate_id=dee.id, commission__status="pending", claim__isnull=False
         ).count()
         == 0
     )
-    # and claiming again finds nothing left (each row has one payout_item_id)
+    # and claiming again finds nothing left (a row has one claim at most)
     again = [_claim(ann), _claim(dee), _claim(dee, "EUR")]
     assert ledger_api.claim_payable_entries_bulk(claims=again, minimum=1) == {}
 
@@ -135,6 +136,7 @@ def test_bulk_claim_refuses_two_claims_on_one_balance():
     _earn(w, ann, 20000)
     with pytest.raises(ValueError):
         ledger_api.claim_payable_entries_bulk(claims=[_claim(ann), _claim(ann)], minimum=1)
+    assert not LedgerClaim.objects.exists()
     assert not LedgerEntry.objects.filter(payout_item_id__isnull=False).exists()
 
 
@@ -201,6 +203,7 @@ def test_rows_another_claim_holds_are_skipped_not_waited_for_nor_claimed_twice()
     assert _claimed_sum(other.payout_item_id) == 12000
     assert _claimed_sum(mine[0].payout_item_id) == 0
     assert not LedgerEntry.objects.filter(payout_item_id=mine[0].payout_item_id).exists()
+    assert not LedgerClaim.objects.filter(payout_item_id=mine[0].payout_item_id).exists()
 
 
 @pg_only
@@ -242,13 +245,13 @@ def test_racing_bulk_claims_claim_disjoint_rows_and_totals_match_to_the_cent():
     _assert_consistent(both)
     assert all(amount >= 5000 for amount in both.values())
     unclaimed = LedgerEntry.objects.filter(
-        kind__in=ledger_api.CLAIMABLE_KINDS, payout_item_id__isnull=True
+        kind__in=ledger_api.CLAIMABLE_KINDS, claim__isnull=True
     ).aggregate(total=Sum("amount"))["total"]
     assert sum(both.values()) + (unclaimed or 0) == earned
     claimed_rows = LedgerEntry.objects.filter(
-        kind__in=ledger_api.CLAIMABLE_KINDS, payout_item_id__isnull=False
+        kind__in=ledger_api.CLAIMABLE_KINDS, claim__isnull=False
     )
-    assert set(claimed_rows.values_list("payout_item_id", flat=True)) == set(both)
+    assert set(claimed_rows.values_list("claim__payout_item_id", flat=True)) == set(both)
     for user in users:  # never more than an affiliate's whole balance
         items = [c.payout_item_id for k in (0, 1) for c in claims[k] if c.affiliate_id == user.id]
         paid = sum(both.get(i, 0) for i in items)
@@ -256,3 +259,79 @@ def test_racing_bulk_claims_claim_disjoint_rows_and_totals_match_to_the_cent():
             affiliate_id=user.id, kind__in=ledger_api.CLAIMABLE_KINDS
         ).aggregate(total=Sum("amount"))["total"]
         assert 0 <= paid <= total
+
+
+@pytest.mark.django_db
+def test_a_claim_writes_claims_and_never_updates_a_ledger_row():
+    # given ann's two due rows
+    w = _world()
+    ann = _affiliate(w, "ann@example.com")
+    _earn(w, ann, 6000)
+    _earn(w, ann, 6000)
+    before = list(LedgerEntry.objects.order_by("id").values())
+    # when a payout item claims them
+    claim = _claim(ann)
+    with CaptureQueriesContext(connection) as queries:
+        result = ledger_api.claim_payable_entries_bulk(claims=[claim], minimum=1)
+    # then each row has a claim, the rows are as they were, and no statement updated the ledger
+    assert result == {claim.payout_item_id: 12000}
+    assert set(LedgerClaim.objects.values_list("entry_id", flat=True)) == {r["id"] for r in before}
+    rows = LedgerEntry.objects.exclude(kind="payout").order_by("id").values()
+    assert list(rows) == before
+    updates = re.compile(r'UPDATE\s+"?ledger_entries', re.IGNORECASE)
+    assert not [q["sql"] for q in queries.captured_queries if updates.search(q["sql"])]
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+def test_an_item_left_below_the_minimum_by_a_claim_committed_meanwhile_gives_its_rows_back():
+    # given ann's two rows of 60.00, and another transaction that wrote a claim on one of them
+    # (without locking the row) and commits only once this claim is waiting on it
+    w = _world()
+    ann = _affiliate(w, "ann@example.com")
+    _earn(w, ann, 6000)
+    _earn(w, ann, 6000)
+    first = LedgerEntry.objects.filter(affiliate_id=ann.id).order_by("id").first()
+    other_item, written, waited = uuid7(), threading.Event(), []
+
+    def other():
+        try:
+            with transaction.atomic():
+                LedgerClaim.objects.create(entry=first, payout_item_id=other_item)
+                written.set()
+                waited.append(_someone_waits_on_a_transaction())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert written.wait(timeout=20)
+        # when this claim, which saw both rows free, wants 100.00
+        mine = _claim(ann)
+        result = ledger_api.claim_payable_entries_bulk(claims=[mine], minimum=10000)
+    finally:
+        thread.join(timeout=30)
+    # then it waited for the other's claim, kept nothing below the minimum, and wrote no payout
+    assert waited == [True]
+    assert result == {}
+    assert not LedgerClaim.objects.filter(payout_item_id=mine.payout_item_id).exists()
+    assert not LedgerEntry.objects.filter(payout_item_id=mine.payout_item_id).exists()
+    assert dict(LedgerClaim.objects.values_list("entry_id", "payout_item_id")) == {
+        first.id: other_item
+    }
+
+
+def _someone_waits_on_a_transaction(timeout: float = 15) -> bool:
+    """Whether another backend comes to wait on a transaction's lock within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.02)
+    return False

@@ -38,10 +38,10 @@ def _people(w, n, *, prefix="p", rows=2, base=10000):
 
 def _assert_items_are_their_claimed_rows():
     """Every item's amount is its payout row and the sum of the rows it claimed; no row is in
-    two items (payout_item_id is one column) and each affiliate has one item per currency."""
+    two items (a row has one claim at most) and each affiliate has one item per currency."""
     for item in PayoutItem.objects.all():
         claimed = LedgerEntry.objects.filter(
-            payout_item_id=item.id, kind__in=["commission", "refund_reversal", "clawback"]
+            claim__payout_item_id=item.id, kind__in=["commission", "refund_reversal", "clawback"]
         ).aggregate(total=Sum("amount"))["total"]
         payout = LedgerEntry.objects.get(payout_item_id=item.id, kind="payout")
         assert item.amount == claimed == -payout.amount > 0
@@ -167,7 +167,7 @@ def test_two_runs_at_once_over_many_batches_split_affiliates_whole(monkeypatch):
     assert all(n <= 7 for n in _batch_sizes())
     _assert_items_are_their_claimed_rows()
     assert not LedgerEntry.objects.filter(
-        kind__in=["commission", "clawback"], payout_item_id__isnull=True
+        kind__in=["commission", "clawback"], claim__isnull=True
     ).exists()
 
 
