@@ -30,6 +30,8 @@ STAFF_PAGES = {
     "admin clicks": "/admin/tracking/click/",
     "admin referrals": "/admin/tracking/referral/",
     "admin payment events": "/admin/ledger/paymentevent/",
+    "admin ledger entries": "/admin/ledger/ledgerentry/",
+    "admin ledger claims": "/admin/ledger/ledgerclaim/",
 }
 
 

@@ -86,6 +86,9 @@ class CommissionAdmin(BigTableAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(BigTableAdmin):
+    # Newest first by the UUIDv7 key (time-ordered, the primary key's index): the model's
+    # created_at has no index of its own, and ordering by it sorted every row for each page.
+    ordering = ["-id"]
     list_display = ["created_at", "affiliate_id", "kind", "amount", "currency", "note"]
     list_filter = ["kind", "created_at"]
     search_fields = ["=affiliate_id", "note", "reference", "=currency"]
