@@ -157,6 +157,21 @@ def test_bulk_claim_statements_do_not_grow_with_the_claims(django_assert_max_num
     _assert_consistent(result)
 
 
+def _in_other_transaction(body) -> threading.Thread:
+    """Start a thread that runs `body` in a transaction on a connection of its own."""
+
+    def run():
+        try:
+            with transaction.atomic():
+                body()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 pg_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks need PostgreSQL (SQLite serialises)"
 )
@@ -176,16 +191,11 @@ def test_rows_another_claim_holds_are_skipped_not_waited_for_nor_claimed_twice()
     outcome = {}
 
     def other_run():
-        try:
-            with transaction.atomic():
-                outcome["other"] = ledger_api.claim_payable_entries_bulk(claims=[other], minimum=1)
-                held.set()
-                release.wait(timeout=20)
-        finally:
-            connection.close()
+        outcome["other"] = ledger_api.claim_payable_entries_bulk(claims=[other], minimum=1)
+        held.set()
+        release.wait(timeout=20)
 
-    thread = threading.Thread(target=other_run)
-    thread.start()
+    thread = _in_other_transaction(other_run)
     try:
         assert held.wait(timeout=20)
         # when this run claims ann and bob
@@ -295,16 +305,11 @@ def test_an_item_left_below_the_minimum_by_a_claim_committed_meanwhile_gives_its
     other_item, written, waited = uuid7(), threading.Event(), []
 
     def other():
-        try:
-            with transaction.atomic():
-                LedgerClaim.objects.create(entry=first, payout_item_id=other_item)
-                written.set()
-                waited.append(_someone_waits_on_a_transaction())
-        finally:
-            connection.close()
+        LedgerClaim.objects.create(entry=first, payout_item_id=other_item)
+        written.set()
+        waited.append(_someone_waits_on_a_transaction())
 
-    thread = threading.Thread(target=other)
-    thread.start()
+    thread = _in_other_transaction(other)
     try:
         assert written.wait(timeout=20)
         # when this claim, which saw both rows free, wants 100.00
